@@ -1,0 +1,38 @@
+"""/v1/workflows/{id}/events: all events, or one key with a bounded blocking wait."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import CoreDep, EventKey, Timeout, WorkflowId
+from api.schemas import error_responses
+from communication.models import EventOut, EventsOut
+
+router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
+
+
+@router.get("", summary="Get all events of a workflow (never blocks)", responses=error_responses(404))
+async def all_events(workflow_id: WorkflowId, core: CoreDep) -> EventsOut:
+    """Latest value and version of every key."""
+    return await core.events.all(workflow_id)
+
+
+@router.get(
+    "/{key}",
+    summary="Get one event, blocking until it is set (or newer than a version)",
+    responses=error_responses(404),
+)
+async def get_event(
+    workflow_id: WorkflowId,
+    key: EventKey,
+    core: CoreDep,
+    timeout: Timeout,
+    after_version: Annotated[
+        int | None,
+        Query(ge=0, description="Wait for a value newer than this version (from a previous answer)."),
+    ] = None,
+) -> EventOut:
+    """Blocks up to ``timeout`` seconds. A finished workflow that never set the key answers 404 at once."""
+    return await core.events.get(workflow_id, key, timeout, after_version)

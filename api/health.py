@@ -1,0 +1,49 @@
+"""Health endpoints: /health (seed), /healthz (alive), /readyz (database reachable, DBOS launched)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import sqlalchemy as sa
+from dbos._dbos import _get_dbos_instance
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import SettingsDep
+from api.errors import error_response
+
+router = APIRouter(tags=["health"])
+
+
+def _ping_database() -> None:
+    with _get_dbos_instance()._sys_db.engine.connect() as c:
+        c.execute(sa.text("SELECT 1"))
+
+
+@router.get("/health", summary="Seed health check")
+async def health(settings: SettingsDep) -> dict[str, Any]:
+    """``{"status": "ok", ...}`` while the process serves requests."""
+    return {"status": "ok", "database": "sqlite" if settings.is_sqlite() else "postgres"}
+
+
+@router.get("/healthz", summary="Liveness: the process is alive")
+async def healthz() -> dict[str, str]:
+    """Always ok while the process can answer."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: DBOS launched, database reachable, not shutting down",
+    responses={503: {"description": "Not ready (not_ready)"}},
+)
+async def readyz(request: Request) -> Any:
+    """200 when ready; 503 with the reason otherwise."""
+    if not getattr(request.app.state, "ready", False):
+        return error_response(503, "not_ready", "server is starting or shutting down")
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_ping_database), timeout=2.0)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; reported, not raised
+        return error_response(503, "not_ready", "database unreachable", {"reason": type(exc).__name__})
+    return JSONResponse({"status": "ready"})

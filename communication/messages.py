@@ -1,0 +1,50 @@
+"""Sending messages to workflows, exactly once per idempotency key, with an honest answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dbos._error import DBOSNonExistentWorkflowError
+
+from communication import store
+from communication.errors import WorkflowFinished, WorkflowNotFound
+from communication.models import SendResult
+from communication.validation import check_key
+
+
+class MessageService:
+    """Message delivery into waiting (or soon waiting) workflows."""
+
+    async def send(self, workflow_id: str, message: Any, topic: str, idempotency_key: str | None = None) -> SendResult:
+        """Store ``message`` for ``workflow_id`` on ``topic``; the workflow consumes it with ``recv``.
+
+        A message is accepted while the workflow has not reached a terminal state (it may be waiting now or
+        call ``recv`` later). With an idempotency key, a repeat of the same key to the same workflow stores
+        nothing and answers ``outcome='duplicate'``, also after the first was consumed.
+
+        Raises:
+            WorkflowNotFound: no such workflow.
+            WorkflowFinished: the workflow has finished; the message would never be read.
+        """
+        check_key(topic, "topic")
+        status = await asyncio.to_thread(store.workflow_status, workflow_id)
+        if status is None:
+            raise WorkflowNotFound(workflow_id)
+        if store.is_terminal(status):
+            # A duplicate of a message delivered before the workflow finished is still a duplicate.
+            raise WorkflowFinished(
+                f"workflow {workflow_id!r} has finished ({status}) and no longer receives messages",
+                workflow_id=workflow_id,
+                workflow_status=status,
+            )
+        try:
+            delivered = await asyncio.to_thread(store.send_once, workflow_id, topic, message, idempotency_key)
+        except DBOSNonExistentWorkflowError as exc:
+            raise WorkflowNotFound(workflow_id) from exc
+        return SendResult(
+            workflow_id=workflow_id,
+            topic=topic,
+            idempotency_key=idempotency_key,
+            outcome="delivered" if delivered else "duplicate",
+        )

@@ -1,0 +1,240 @@
+"""Direct, read-mostly access to the DBOS system database.
+
+Why this module exists: DBOS's public API answers "wait until" questions (``get_event``, ``read_stream``) but
+not "what is there now" ones that an HTTP API needs: a stream snapshot with offsets and a closed flag, the list
+of a workflow's streams, event versions, or whether an idempotent send was a duplicate. Those reads go to the
+tables DBOS documents (``workflow_status``, ``workflow_events_history``, ``streams``, ``notifications``) through
+the engine and table objects of the running DBOS instance, so they share its pool and schema. Every use of a
+DBOS internal is confined here (pinned to dbos 3.4.x in pyproject.toml); nothing here writes except
+:func:`send_once`, which reuses DBOS's own insert.
+
+All functions are synchronous (SQLAlchemy); callers run them with ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from dbos._dbos import _get_dbos_instance
+from dbos._serialization import WorkflowSerializationFormat, deserialize_value
+from dbos._sys_db import SystemDatabase, is_serialized_stream_closed_sentinel
+from dbos._sys_db import workflow_is_active as _dbos_workflow_is_active
+from dbos._utils import LoopAwareEvent
+
+TERMINAL_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+
+
+def is_terminal(status: str) -> bool:
+    """Whether a DBOS workflow status string is final (the workflow will never run again unless resumed)."""
+    return not _dbos_workflow_is_active(status)
+
+
+def _sysdb() -> SystemDatabase:
+    return _get_dbos_instance()._sys_db
+
+
+def is_postgres() -> bool:
+    """Whether the running DBOS instance uses Postgres."""
+    return _sysdb().engine.dialect.name == "postgresql"
+
+
+def _decode(sysdb: SystemDatabase, value: str | None, serialization: str | None) -> Any:
+    return deserialize_value(value, serialization, sysdb.serializer)
+
+
+def workflow_status(workflow_id: str) -> str | None:
+    """The workflow's status string, or ``None`` if no such workflow exists. One indexed read."""
+    sysdb = _sysdb()
+    ws = sysdb.tables.workflow_status
+    with sysdb.engine.begin() as c:
+        row = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == workflow_id)).first()
+    return None if row is None else str(row[0])
+
+
+@dataclass(frozen=True)
+class EventValue:
+    """The latest value of one event key and its version (the DBOS step id that set it; increases per set)."""
+
+    value: Any
+    version: int
+
+
+def read_events(workflow_id: str) -> tuple[str | None, dict[str, EventValue]]:
+    """Status and every event's latest value with its version, read in one transaction.
+
+    Returns ``(None, {})`` if the workflow does not exist.
+    """
+    sysdb = _sysdb()
+    ws = sysdb.tables.workflow_status
+    hist = sysdb.tables.workflow_events_history
+    latest = (
+        sa.select(hist.c.key, sa.func.max(hist.c.function_id).label("version"))
+        .where(hist.c.workflow_uuid == workflow_id)
+        .group_by(hist.c.key)
+        .subquery()
+    )
+    with sysdb.engine.begin() as c:
+        status = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == workflow_id)).first()
+        if status is None:
+            return None, {}
+        rows = c.execute(
+            sa.select(hist.c.key, hist.c.value, hist.c.serialization, hist.c.function_id)
+            .join(
+                latest,
+                sa.and_(latest.c.key == hist.c.key, latest.c.version == hist.c.function_id),
+            )
+            .where(hist.c.workflow_uuid == workflow_id)
+            .order_by(hist.c.key)
+        ).fetchall()
+    events = {str(r[0]): EventValue(_decode(sysdb, r[1], r[2]), int(r[3])) for r in rows}
+    return str(status[0]), events
+
+
+@dataclass(frozen=True)
+class StreamSlice:
+    """Values of one stream from ``offset``: ``values[i]`` is at offset ``offset + i``."""
+
+    status: str
+    offset: int
+    values: list[Any]
+    closed: bool
+
+    @property
+    def next_offset(self) -> int:
+        """The offset a reader continues from."""
+        return self.offset + len(self.values)
+
+
+def read_stream(workflow_id: str, key: str, offset: int, limit: int) -> StreamSlice | None:
+    """Up to ``limit`` consecutive values of a stream from ``offset``, never waiting.
+
+    ``closed`` is true once the workflow has closed the stream and this slice reaches the close marker.
+    Returns ``None`` if the workflow does not exist.
+    """
+    sysdb = _sysdb()
+    ws = sysdb.tables.workflow_status
+    st = sysdb.tables.streams
+    with sysdb.engine.begin() as c:
+        status = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == workflow_id)).first()
+        if status is None:
+            return None
+        rows = c.execute(
+            sa.select(st.c.offset, st.c.value, st.c.serialization)
+            .where(st.c.workflow_uuid == workflow_id, st.c.key == key, st.c.offset >= offset)
+            .order_by(st.c.offset)
+            .limit(limit + 1)  # one more, so a close marker right after the window is seen
+        ).fetchall()
+    values: list[Any] = []
+    closed = False
+    for expected, row in enumerate(rows, start=offset):
+        if int(row[0]) != expected:
+            break  # a gap can only be a write not yet visible; stop at the first hole
+        if is_serialized_stream_closed_sentinel(row[1], row[2]):
+            closed = True
+            break
+        if len(values) == limit:
+            break
+        values.append(_decode(sysdb, row[1], row[2]))
+    return StreamSlice(str(status[0]), offset, values, closed)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """Summary of one stream: number of values (close marker excluded) and whether it is closed."""
+
+    key: str
+    length: int
+    closed: bool
+
+
+def list_streams(workflow_id: str) -> tuple[str | None, list[StreamInfo]]:
+    """Status and a summary of every stream the workflow has written, ordered by key."""
+    sysdb = _sysdb()
+    ws = sysdb.tables.workflow_status
+    st = sysdb.tables.streams
+    last = (
+        sa.select(st.c.key, sa.func.max(st.c.offset).label("last"))
+        .where(st.c.workflow_uuid == workflow_id)
+        .group_by(st.c.key)
+        .subquery()
+    )
+    with sysdb.engine.begin() as c:
+        status = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == workflow_id)).first()
+        if status is None:
+            return None, []
+        rows = c.execute(
+            sa.select(st.c.key, st.c.offset, st.c.value, st.c.serialization)
+            .join(last, sa.and_(last.c.key == st.c.key, last.c.last == st.c.offset))
+            .where(st.c.workflow_uuid == workflow_id)
+            .order_by(st.c.key)
+        ).fetchall()
+    infos = []
+    for key, last_offset, value, serialization in rows:
+        closed = is_serialized_stream_closed_sentinel(value, serialization)
+        infos.append(StreamInfo(str(key), int(last_offset) + (0 if closed else 1), closed))
+    return str(status[0]), infos
+
+
+@contextmanager
+def event_signal(workflow_id: str, key: str) -> Iterator[LoopAwareEvent]:
+    """Register for DBOS's "event set" signal for ``(workflow_id, key)`` for the duration of the block.
+
+    DBOS sets the returned event when its listener sees the key written (Postgres NOTIFY, or its SQLite
+    polling thread). Register *before* reading so a write between the read and the wait is not missed; the
+    signal is only a hint, so callers always re-read the database after it fires or times out.
+    """
+    sysdb = _sysdb()
+    payload, components = sysdb._waiter(workflow_id, key)
+    event = LoopAwareEvent()
+    sysdb.workflow_events_map.add(payload, event, components)
+    try:
+        yield event
+    finally:
+        sysdb.workflow_events_map.pop(payload, event)
+
+
+def send_once(destination_id: str, topic: str, message: Any, idempotency_key: str | None) -> bool:
+    """Send a message, exactly once per ``(destination, idempotency_key)``; return whether it was new.
+
+    DBOS makes a keyed send idempotent (``ON CONFLICT DO NOTHING`` on the message id) but does not say
+    whether the row was new. We run DBOS's own insert inside our transaction after checking for the
+    message id, serialised against concurrent senders of the same key: Postgres by a transaction-scoped
+    advisory lock on the id, SQLite by taking the database write lock (``BEGIN IMMEDIATE``) before the check.
+
+    Raises:
+        dbos.error.DBOSNonExistentWorkflowError: the destination workflow does not exist.
+    """
+    from dbos._sys_db import SendMessage  # local: only this function needs DBOS's message type
+
+    sysdb = _sysdb()
+    notifications = sysdb.tables.notifications
+    with sysdb.engine.begin() as c:
+        if idempotency_key is not None:
+            message_uuid = f"{idempotency_key}::{destination_id}"  # DBOS's own id for keyed sends
+            if c.dialect.name == "postgresql":
+                c.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:id, 0))"),
+                    {"id": message_uuid},
+                )
+            else:
+                # pysqlite opens a transaction only at the first write, so the check below would run in
+                # autocommit and two senders could both see "absent". Take the write lock first.
+                c.execute(sa.text("BEGIN IMMEDIATE"))
+            seen = c.execute(
+                sa.select(notifications.c.message_uuid).where(notifications.c.message_uuid == message_uuid)
+            ).first()
+            if seen is not None:
+                return False
+        sysdb.send_bulk_with_connection(
+            [SendMessage(destination_id, message, topic, idempotency_key, None)],
+            c,
+            # Portable JSON: whatever arrives over HTTP is JSON, and any DBOS client can then read it.
+            serialization_type=WorkflowSerializationFormat.PORTABLE,
+            function_name="DBOS.send",
+            send_to_forks=False,
+        )
+    return True

@@ -1,0 +1,37 @@
+"""Fixtures for in-process tests, plus two workflow types that only tests register."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dbos import DBOS
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from tests.support import app_client
+from workflows.registry import registry
+
+
+class _Empty(BaseModel):
+    pass
+
+
+@registry.register("test_none_event", _Empty, "Test only: sets event 'maybe' to null, then waits for 'go'.")
+async def none_event_workflow(params: dict[str, Any]) -> str:
+    await DBOS.set_event_async("maybe", None)
+    await DBOS.recv_async("go", timeout_seconds=60)
+    return "done"
+
+
+@registry.register("test_fail", _Empty, "Test only: fails.")
+async def failing_workflow(params: dict[str, Any]) -> None:
+    raise RuntimeError("boom")
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    """An app over a fresh database, DBOS launched; destroyed after the test."""
+    with app_client(database_url) as c:
+        yield c
