@@ -5,18 +5,23 @@ Run ``python server.py`` (embedded SQLite under ./data) or set ``DBOS_SYSTEM_DAT
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
-from api import ROUTERS
+from api import PUBLIC_ROUTERS, READ_ROUTERS, ROUTERS
+from api.auth import include_with_access, install_security
 from api.body_limit import BodyLimitMiddleware
 from api.errors import install_error_handlers
+from api.serving import remaining_grace, serve
 from communication import runtime
+from communication.config_check import ConfigError, check_settings, load_settings, mask_url
 from communication.core import Core
+from communication.hub import Hub
 from communication.settings import Settings
 
 log = logging.getLogger("server")
@@ -35,14 +40,22 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_settings(settings)
         runtime.launch(settings)
         app.state.core = Core.build(settings, registry)
+        app.state.hub = Hub(
+            poll_interval=settings.sqlite_polling_interval_sec if settings.is_sqlite() else None,
+            recheck_interval=settings.hub_recheck_seconds,
+            buffer_size=settings.hub_buffer_size,
+        )
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
-            runtime.shutdown()
+            await app.state.hub.close()
+            # Off the event loop: workflows started here run on it and may finish within the grace (issue 6).
+            await asyncio.to_thread(runtime.shutdown, remaining_grace(app))
 
     app = FastAPI(
         title="DBOS workflow communication server",
@@ -53,9 +66,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.ready = False
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    install_security(app, settings)  # after the body limit: CORS must be the outer layer
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        include_with_access(app, router, public=PUBLIC_ROUTERS, read=READ_ROUTERS)
     return app
 
 
@@ -67,18 +81,32 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-def main() -> None:
-    """Read settings from the environment and serve."""
-    settings = Settings()
-    configure_logging(settings)
+def main(argv: list[str] | None = None) -> int:
+    """Read settings from the environment and serve; ``--worker`` runs a worker instead (no HTTP).
+
+    Returns the exit status: 0 after a graceful shutdown, 2 for an invalid configuration (one line per problem).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--worker"]:
+        from communication import worker
+
+        return worker.main(args[1:])
+    try:
+        settings = load_settings()
+        configure_logging(settings)
+        check_settings(settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     log.info(
         "serving on http://%s:%d (docs at /docs), database %s",
         settings.host,
         settings.port,
-        "sqlite" if settings.is_sqlite() else "postgres",
+        mask_url(settings.resolved_database_url()),
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    serve(create_app(settings), settings)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,15 +2,48 @@
 
 from fastapi import APIRouter
 
-from api import compat, events, health, messages, streams, workflows
+from api import (
+    admin,
+    auth,
+    callbacks,
+    compat,
+    events,
+    health,
+    live,
+    messages,
+    metrics,
+    schedules,
+    sessions,
+    streams,
+    webhooks,
+    workflows,
+    ws,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
     workflows.router,
+    live.router,  # before events: /events/live must win over /events/{key}
     events.router,
     messages.router,
     streams.router,
     compat.router,
+    auth.router,
+    callbacks.router,
+    callbacks.public_router,
+    webhooks.router,
+    schedules.router,
+    sessions.router,
+    ws.router,
+    metrics.router,  # needs an API key when keys are configured (scrape with a bearer token)
+    admin.router,
 ]
 
-__all__ = ["ROUTERS"]
+# Access groups (issue 5), applied by server.create_app. A router in neither list requires an API key.
+#: Open to anyone: health checks, and endpoints whose signature or link is the credential.
+# ws authenticates inside its handler (WebSocket routes cannot use the HTTP dependencies).
+PUBLIC_ROUTERS: list[APIRouter] = [health.router, callbacks.public_router, webhooks.router, ws.router]
+#: GET reads of one workflow's events and streams: an API key, or a read token for that workflow.
+READ_ROUTERS: list[APIRouter] = [live.router, events.router, streams.router]
+
+__all__ = ["PUBLIC_ROUTERS", "READ_ROUTERS", "ROUTERS"]

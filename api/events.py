@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from sse_starlette import EventSourceResponse
 
-from api.deps import CoreDep, EventKey, Timeout, WorkflowId
+from api.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
+from api.live import SSE_RESPONSE, LastEventId, event_watch, resume_position, wants_sse
 from api.schemas import error_responses
 from communication.models import EventOut, EventsOut
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
 
 
-@router.get("", summary="Get all events of a workflow (never blocks)", responses=error_responses(404))
-async def all_events(workflow_id: WorkflowId, core: CoreDep) -> EventsOut:
-    """Latest value and version of every key."""
+@router.get(
+    "",
+    summary="Get all events of a workflow (never blocks; SSE watch with Accept: text/event-stream)",
+    response_model=EventsOut,
+    responses={**SSE_RESPONSE, **error_responses(404)},
+)
+async def all_events(
+    request: Request, workflow_id: WorkflowId, core: CoreDep, settings: SettingsDep, last_event_id: LastEventId = None
+) -> EventsOut | EventSourceResponse:
+    """Latest value and version of every key. With ``Accept: text/event-stream``: the live watch."""
+    if wants_sse(request):
+        return await event_watch(request, settings, workflow_id, resume_position(last_event_id, 1) - 1, None)
     return await core.events.all(workflow_id)
 
 

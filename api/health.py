@@ -41,7 +41,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Any:
     """200 when ready; 503 with the reason otherwise."""
     if not getattr(request.app.state, "ready", False):
-        return error_response(503, "not_ready", "server is starting or shutting down")
+        # shutdown_deadline is set by the first SIGINT/SIGTERM (api/serving.py), before requests drain.
+        shutting_down = getattr(request.app.state, "shutdown_deadline", None) is not None
+        reason = "shutting_down" if shutting_down else "starting"
+        return error_response(503, "not_ready", f"server is {reason.replace('_', ' ')}", {"reason": reason})
     try:
         await asyncio.wait_for(asyncio.to_thread(_ping_database), timeout=2.0)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; reported, not raised

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from sse_starlette import EventSourceResponse
 
-from api.deps import CoreDep, StreamKey, WorkflowId
+from api.deps import CoreDep, SettingsDep, StreamKey, WorkflowId
+from api.live import SSE_RESPONSE, LastEventId, resume_position, stream_tail, wants_sse
 from api.schemas import error_responses
 from communication.models import StreamList, StreamSnapshot
 
@@ -19,13 +21,26 @@ async def list_streams(workflow_id: WorkflowId, core: CoreDep) -> StreamList:
     return await core.streams.list(workflow_id)
 
 
-@router.get("/{key}", summary="Read a stream snapshot from an offset", responses=error_responses(404))
+@router.get(
+    "/{key}",
+    summary="Read a stream snapshot from an offset (SSE tail with Accept: text/event-stream)",
+    response_model=StreamSnapshot,
+    responses={**SSE_RESPONSE, **error_responses(404)},
+)
 async def read_stream(
+    request: Request,
     workflow_id: WorkflowId,
     key: StreamKey,
     core: CoreDep,
+    settings: SettingsDep,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="First offset to return.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most values to return.")] = 100,
-) -> StreamSnapshot:
-    """Values with their offsets, ``next_offset`` to continue from, ``closed`` and ``complete``."""
+    last_event_id: LastEventId = None,
+) -> StreamSnapshot | EventSourceResponse:
+    """Values with their offsets, ``next_offset`` to continue from, ``closed`` and ``complete``.
+
+    With ``Accept: text/event-stream`` the same URL is the live tail (see ``/live``).
+    """
+    if wants_sse(request):
+        return await stream_tail(request, settings, workflow_id, key, resume_position(last_event_id, offset))
     return await core.streams.snapshot(workflow_id, key, offset, limit)

@@ -14,6 +14,7 @@ from dbos._sys_db import WorkflowStatus
 
 from communication import store
 from communication.errors import ValidationFailed, WorkflowIdConflict, WorkflowNotFound
+from communication.metrics import WORKFLOWS_STARTED
 from communication.models import (
     ForkResult,
     StepInfo,
@@ -98,9 +99,15 @@ class WorkflowControl:
                 return to_info(existing, detail=False), False
             try:
                 with SetWorkflowID(wid):
-                    await DBOS.start_workflow_async(wtype.function, params)  # type: ignore[arg-type]
+                    if self._settings.work_queue:
+                        # Workers execute the work queue; this node only records the start (issue 6).
+                        queue = self._settings.work_queue
+                        await DBOS.enqueue_workflow_async(queue, wtype.function, params)  # type: ignore[arg-type]
+                    else:
+                        await DBOS.start_workflow_async(wtype.function, params)  # type: ignore[arg-type]
             except DBOSConflictingWorkflowError as exc:
                 raise WorkflowIdConflict(str(exc), workflow_id=wid) from exc
+        WORKFLOWS_STARTED.labels(type=wtype.name).inc()
         return await self.status(wid, detail=False), True
 
     async def status(self, workflow_id: str, *, detail: bool = True) -> WorkflowInfo:

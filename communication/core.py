@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from communication.control import WorkflowControl
 from communication.events import EventService
 from communication.messages import MessageService
+from communication.schedules import ScheduleService
+from communication.sessions import SessionService
 from communication.settings import Settings
 from communication.streams import StreamService
 from workflows.registry import WorkflowRegistry
@@ -22,15 +24,22 @@ class Core:
     events: EventService
     messages: MessageService
     streams: StreamService
+    sessions: SessionService
+    schedules: ScheduleService
 
     @classmethod
     def build(cls, settings: Settings, registry: WorkflowRegistry) -> Core:
         """Wire the services for ``settings``."""
+        workflows = WorkflowControl(settings, registry)
+        messages = MessageService()
+        streams = StreamService()
         return cls(
             settings=settings,
             registry=registry,
-            workflows=WorkflowControl(settings, registry),
+            workflows=workflows,
             events=EventService(settings),
-            messages=MessageService(),
-            streams=StreamService(),
+            messages=messages,
+            streams=streams,
+            sessions=SessionService(settings, workflows, messages, streams),
+            schedules=ScheduleService(settings, registry),
         )

@@ -11,14 +11,31 @@ Hierarchy::
     │   ├── MalformedJSON            400 malformed_json
     │   ├── PayloadTooLarge          413 payload_too_large
     │   ├── ValidationFailed         422 validation_error
-    │   └── UnknownWorkflowType      422 unknown_workflow_type
+    │   ├── UnknownWorkflowType      422 unknown_workflow_type
+    │   └── InvalidCron              422 invalid_cron            (schedules, issue 6)
     ├── NotFound (404)
+    │   ├── SessionNotFound          404 session_not_found
     │   ├── WorkflowNotFound         404 workflow_not_found
     │   └── EventNotFound            404 event_not_found
     ├── Conflict (409)
+    │   ├── SessionClosed            409 session_closed
     │   ├── WorkflowIdConflict       409 workflow_id_conflict
-    │   └── WorkflowFinished         409 workflow_finished
-    └── ServiceUnavailable           503 not_ready
+    │   ├── WorkflowFinished         409 workflow_finished
+    │   └── LinkUsed                 409 link_used
+    ├── ServiceUnavailable           503 not_ready
+    ├── Unauthorized                 401 unauthorized            (security, issue 5)
+    │   ├── TokenInvalid             401 token_invalid
+    │   ├── TokenExpired             401 token_expired
+    │   ├── WebhookNotConfigured     401 webhook_not_configured
+    │   ├── WebhookSignatureMissing  401 webhook_signature_missing
+    │   ├── WebhookSignatureInvalid  401 webhook_signature_invalid
+    │   └── WebhookTimestampOutOfWindow 401 webhook_timestamp_out_of_window
+    ├── LinkNotFound (NotFound)      404 link_not_found
+    ├── ScheduleNotFound (NotFound)  404 schedule_not_found      (schedules, issue 6)
+    ├── ScheduleExists (Conflict)    409 schedule_exists         (schedules, issue 6)
+    └── Gone (410)
+        ├── LinkExpired              410 link_expired
+        └── LinkClosed               410 link_closed
 """
 
 from __future__ import annotations
@@ -128,3 +145,139 @@ class ServiceUnavailable(CommError):
 
     code = "not_ready"
     status = 503
+
+
+# --- security (issue 5) ---
+
+
+class Unauthorized(CommError):
+    """The request lacks valid credentials (API key, read token or webhook signature).
+
+    Raised before anything is looked up, so it never tells whether a workflow exists.
+    """
+
+    code = "unauthorized"
+    status = 401
+
+
+class TokenInvalid(Unauthorized):
+    """A read token is malformed, forged, or scoped to another workflow or another kind of request."""
+
+    code = "token_invalid"
+    status = 401
+
+
+class TokenExpired(Unauthorized):
+    """A read token was valid but its lifetime has passed; mint a new one."""
+
+    code = "token_expired"
+    status = 401
+
+
+class WebhookNotConfigured(Unauthorized):
+    """No secret is configured for this webhook scheme, so no delivery can be verified."""
+
+    code = "webhook_not_configured"
+    status = 401
+
+
+class WebhookSignatureMissing(Unauthorized):
+    """A header the webhook scheme requires (signature, id or timestamp) is absent."""
+
+    code = "webhook_signature_missing"
+    status = 401
+
+
+class WebhookSignatureInvalid(Unauthorized):
+    """The webhook signature is malformed or matches none of the configured secrets."""
+
+    code = "webhook_signature_invalid"
+    status = 401
+
+
+class WebhookTimestampOutOfWindow(Unauthorized):
+    """The webhook's signed timestamp is further from now than ``Settings.webhook_tolerance_seconds``."""
+
+    code = "webhook_timestamp_out_of_window"
+    status = 401
+
+
+class LinkNotFound(NotFound):
+    """The callback link is unknown: malformed, tampered with, or signed by another server."""
+
+    code = "link_not_found"
+    status = 404
+
+
+class LinkUsed(Conflict):
+    """The callback link has already delivered its decision; links are single-use."""
+
+    code = "link_used"
+    status = 409
+
+
+class Gone(CommError):
+    """The thing named by the request existed but is no longer available."""
+
+    code = "gone"
+    status = 410
+
+
+class LinkExpired(Gone):
+    """The callback link's lifetime has passed."""
+
+    code = "link_expired"
+    status = 410
+
+
+class LinkClosed(Gone):
+    """The workflow behind the callback link has finished and no longer waits for a decision."""
+
+    code = "link_closed"
+    status = 410
+
+
+# --- schedules (issue 6) ---
+
+
+class InvalidCron(InvalidRequest):
+    """The cron expression cannot be parsed (5 fields, or 6 with seconds first), or the interval has no cron form."""
+
+    code = "invalid_cron"
+    status = 422
+
+
+class ScheduleNotFound(NotFound):
+    """No schedule has this name."""
+
+    code = "schedule_not_found"
+    status = 404
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} does not exist", schedule=name)
+
+
+class ScheduleExists(Conflict):
+    """A schedule with this name already exists (names are unique per application)."""
+
+    code = "schedule_exists"
+    status = 409
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} already exists", schedule=name)
+
+
+# --- live delivery (issue 3) ---
+class SessionNotFound(NotFound):
+    """No session has this id (nothing was ever posted to it)."""
+
+    code = "session_not_found"
+    status = 404
+
+
+class SessionClosed(Conflict):
+    """The session received ``done``/``timeout`` or timed out idle; it accepts no more events."""
+
+    code = "session_closed"
+    status = 409
+

@@ -9,6 +9,7 @@ from dbos._error import DBOSNonExistentWorkflowError
 
 from communication import store
 from communication.errors import WorkflowFinished, WorkflowNotFound
+from communication.metrics import MESSAGES_SENT
 from communication.models import SendResult
 from communication.validation import check_key
 
@@ -42,9 +43,6 @@ class MessageService:
             delivered = await asyncio.to_thread(store.send_once, workflow_id, topic, message, idempotency_key)
         except DBOSNonExistentWorkflowError as exc:
             raise WorkflowNotFound(workflow_id) from exc
-        return SendResult(
-            workflow_id=workflow_id,
-            topic=topic,
-            idempotency_key=idempotency_key,
-            outcome="delivered" if delivered else "duplicate",
-        )
+        outcome = "delivered" if delivered else "duplicate"
+        MESSAGES_SENT.labels(outcome=outcome).inc()
+        return SendResult(workflow_id=workflow_id, topic=topic, idempotency_key=idempotency_key, outcome=outcome)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from dbos import DBOS, DBOSConfig
 
+from communication import queues
+from communication.config_check import mask_url
 from communication.settings import Settings
 
 log = logging.getLogger("communication.runtime")
@@ -25,21 +28,40 @@ def dbos_config(settings: Settings) -> DBOSConfig:
     }
     if settings.executor_id:
         config["executor_id"] = settings.executor_id
+    if settings.app_version:
+        config["application_version"] = settings.app_version
     return config
 
 
-def launch(settings: Settings) -> None:
+def launch(settings: Settings, *, worker: bool = False) -> None:
     """Create and launch the process's DBOS instance; pending workflows of this executor are recovered.
 
-    Imports :mod:`workflows` first so every workflow type is registered before recovery runs.
+    Imports :mod:`workflows` first so every workflow type is registered before recovery runs. ``worker``: execute
+    only the work queue (see :mod:`communication.queues` for which queues each role executes).
     """
     import workflows  # noqa: F401  (registers workflow types with DBOS before launch)
+    from workflows import pipeline_workflow
 
+    pipeline_workflow.configure(settings.pipeline_artifact_dir)
     DBOS(config=dbos_config(settings))
+    listen = queues.listen_queues(settings, worker=worker)
+    if listen is not None:
+        DBOS.listen_queues(listen)
     DBOS.launch()
-    log.info("DBOS launched on %s", "sqlite" if settings.is_sqlite() else "postgres")
+    queues.register_work_queue(settings)
+    log.info(
+        "DBOS launched on %s as executor %r",
+        mask_url(settings.resolved_database_url()),
+        settings.executor_id or "local",
+    )
 
 
-def shutdown() -> None:
-    """Destroy the DBOS instance but keep the workflow registry, so a later launch in the same process works."""
-    DBOS.destroy(destroy_registry=False)
+def shutdown(grace_seconds: float = 0.0) -> None:
+    """Destroy the DBOS instance but keep the workflow registry, so a later launch in the same process works.
+
+    Args:
+        grace_seconds: first stop dequeuing and scheduling, then let workflows running in this process continue
+            for up to this long (DBOS waits in whole seconds). What is still running is abandoned and recovered by
+            the next process with this executor id. Blocks: call it off the event loop when workflows run on it.
+    """
+    DBOS.destroy(destroy_registry=False, workflow_completion_timeout_sec=math.ceil(max(0.0, grace_seconds)))

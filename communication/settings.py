@@ -6,11 +6,12 @@ passed into ``create_app(settings)``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
@@ -62,6 +63,26 @@ class Settings(BaseSettings):
     )
     executor_id: str | None = Field(None, description="DBOS executor id of this process.")
 
+    # --- live delivery (issue 3) ---
+    sse_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="Interval of SSE heartbeat comments (keeps proxies from closing idle tails)."
+    )
+    sse_send_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="A live client that accepts no data for this long is disconnected."
+    )
+    hub_buffer_size: int = Field(
+        4096,
+        ge=16,
+        le=1_000_000,
+        description="Values each fan-out feed keeps; a live subscriber further behind is dropped.",
+    )
+    hub_recheck_seconds: float = Field(
+        1.0, gt=0, le=60, description="Postgres: safety re-read of each live feed in case a NOTIFY was missed."
+    )
+    session_idle_timeout_seconds: float = Field(
+        300.0, gt=0, le=7 * 24 * 3600, description="A session without posts for this long closes with 'timeout'."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
@@ -87,3 +108,106 @@ class Settings(BaseSettings):
         if requested is None:
             requested = self.default_wait_seconds
         return max(0.0, min(float(requested), self.max_wait_seconds))
+
+    # --- security (issue 5) ---
+    # Lists read from the environment are comma-separated (COMM_API_KEYS=k1,k2) or a JSON array.
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        repr=False,
+        description="Keys accepted as 'Authorization: Bearer <key>'. Empty: the server is open (a warning is logged).",
+    )
+    server_secret: str | None = Field(
+        None,
+        repr=False,
+        min_length=16,
+        description="HMAC secret for callback links and read tokens. Unset: generated on first use and kept in "
+        "<data_dir>/server_secret so links survive restarts. Set it when several processes share one database.",
+    )
+    read_token_ttl_seconds: float = Field(900.0, ge=1.0, le=86400.0, description="Default lifetime of read tokens.")
+    callback_link_ttl_seconds: float = Field(
+        86400.0, ge=1.0, le=30 * 86400.0, description="Default lifetime of callback links."
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="Absolute URL clients reach the server at (https://flows.example.com); prefixes links minted "
+        "inside workflows. Unset: such links are paths. Links minted through the API use the request's URL.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS ('*' for any). Empty: no CORS headers."
+    )
+    webhook_tolerance_seconds: float = Field(
+        300.0, ge=1.0, le=86400.0, description="Largest accepted age (or skew) of a signed webhook's timestamp."
+    )
+    webhook_secrets_standard: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, repr=False, description="Standard Webhooks secrets (whsec_<base64>); several rotate."
+    )
+    webhook_secrets_stripe: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, repr=False, description="Stripe endpoint signing secrets (whsec_...); several rotate."
+    )
+    webhook_secrets_github: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, repr=False, description="GitHub webhook secrets; several rotate."
+    )
+
+    @field_validator(
+        "api_keys",
+        "cors_origins",
+        "webhook_secrets_standard",
+        "webhook_secrets_stripe",
+        "webhook_secrets_github",
+        mode="before",
+    )
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    # --- deployment (issue 6) ---
+    # Checked as a whole at start by communication.config_check (file paths, TLS parameters, combinations).
+    work_queue: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="DBOS queue for workflow starts. Set: HTTP nodes enqueue starts onto it and worker processes "
+        "(python -m communication.worker) execute them. Unset: starts run in the HTTP process.",
+    )
+    execute_queue_in_http: bool = Field(
+        False,
+        description="With work_queue set, let this HTTP process execute the queue too (a single node with limits).",
+    )
+    worker_concurrency: int | None = Field(
+        None, ge=1, le=10_000, description="Most work-queue workflows one process runs at once. Unset: no limit."
+    )
+    global_concurrency: int | None = Field(
+        None, ge=1, le=100_000, description="Most work-queue workflows running across all processes. Unset: no limit."
+    )
+    queue_polling_interval_sec: float = Field(
+        1.0, ge=0.01, le=60.0, description="How often a process looks for work on the work queue (seconds)."
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0,
+        ge=0.0,
+        le=3600.0,
+        description="On SIGINT/SIGTERM: how long open requests and in-flight workflows may continue before the "
+        "process exits. Unfinished workflows are recovered when a process with the same executor id starts.",
+    )
+    app_version: str | None = Field(
+        None,
+        max_length=128,
+        description="DBOS application version. Every process sharing a database must agree; unset: DBOS hashes "
+        "the workflow code (identical code gives identical versions).",
+    )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Worker mode: serve /healthz, /readyz and /metrics on this port (host: COMM_HOST). Unset: no HTTP.",
+    )
+    pipeline_artifact_dir: Path | None = Field(
+        None, description="Where the pipeline workflow writes its published JSON artifacts. Unset: event only."
+    )
+    schedule_backfill_max: int = Field(
+        1000, ge=1, le=100_000, description="Most runs one schedule backfill request may enqueue."
+    )

@@ -197,6 +197,21 @@ def event_signal(workflow_id: str, key: str) -> Iterator[LoopAwareEvent]:
         sysdb.workflow_events_map.pop(payload, event)
 
 
+def message_sent(destination_id: str, idempotency_key: str) -> bool:
+    """Whether a message with this idempotency key was ever sent to ``destination_id`` (consumed or not).
+
+    DBOS keeps consumed messages (marked ``consumed``), so this also answers after the workflow read it.
+    """
+    sysdb = _sysdb()
+    notifications = sysdb.tables.notifications
+    message_uuid = f"{idempotency_key}::{destination_id}"  # DBOS's own id for keyed sends, as in send_once
+    with sysdb.engine.begin() as c:
+        row = c.execute(
+            sa.select(notifications.c.message_uuid).where(notifications.c.message_uuid == message_uuid)
+        ).first()
+    return row is not None
+
+
 def send_once(destination_id: str, topic: str, message: Any, idempotency_key: str | None) -> bool:
     """Send a message, exactly once per ``(destination, idempotency_key)``; return whether it was new.
 
@@ -238,3 +253,81 @@ def send_once(destination_id: str, topic: str, message: Any, idempotency_key: st
             send_to_forks=False,
         )
     return True
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """One ``set_event`` from the durable history."""
+
+    key: str
+    value: Any
+    version: int
+
+
+def read_event_changes(workflow_id: str, after_version: int, limit: int) -> tuple[str | None, list[EventChange]]:
+    """Status and every event set with version > ``after_version`` (oldest first, at most ``limit``)."""
+    sysdb = _sysdb()
+    ws = sysdb.tables.workflow_status
+    hist = sysdb.tables.workflow_events_history
+    with sysdb.engine.begin() as c:
+        status = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == workflow_id)).first()
+        if status is None:
+            return None, []
+        rows = c.execute(
+            sa.select(hist.c.key, hist.c.value, hist.c.serialization, hist.c.function_id)
+            .where(hist.c.workflow_uuid == workflow_id, hist.c.function_id > after_version)
+            .order_by(hist.c.function_id)
+            .limit(limit)
+        ).fetchall()
+    return str(status[0]), [EventChange(str(r[0]), _decode(sysdb, r[1], r[2]), int(r[3])) for r in rows]
+
+
+STREAMS_CHANNEL = "streams"
+EVENTS_CHANNEL = "events"
+
+
+def install_write_hooks(on_write: Any) -> Any:
+    """Call ``on_write(channel, "workflow_id::key")`` whenever DBOS learns of a stream or event write.
+
+    Two sources, both hooked on the running DBOS system database instance:
+
+    * ``_signal_notification`` - DBOS calls it right *after* a stream/event write from this process commits,
+      on every backend. This is the in-process fast path: only committed values are announced.
+    * on Postgres, the LISTEN thread looks up every NOTIFY payload in ``streams_map`` /
+      ``workflow_events_map`` with ``get``; wrapping ``get`` turns that into a wildcard subscription to
+      writes from *every* process, without registering a waiter per key.
+
+    ``on_write`` runs on DBOS's threads and must only hand off (e.g. ``loop.call_soon_threadsafe``).
+    Returns a function that removes the hooks.
+    """
+    from dbos._sys_db import _dbos_streams_channel, _dbos_workflow_events_channel
+
+    sysdb = _sysdb()
+    channels = {_dbos_streams_channel: STREAMS_CHANNEL, _dbos_workflow_events_channel: EVENTS_CHANNEL}
+    original_signal = sysdb._signal_notification
+
+    def signal(channel: str, payload: str) -> None:
+        original_signal(channel, payload)
+        ours = channels.get(channel)
+        if ours is not None:
+            on_write(ours, payload)
+
+    sysdb._signal_notification = signal  # type: ignore[method-assign]
+    wrapped: list[tuple[Any, Any]] = []
+    if sysdb.engine.dialect.name == "postgresql":
+        for mapping, ours in ((sysdb.streams_map, STREAMS_CHANNEL), (sysdb.workflow_events_map, EVENTS_CHANNEL)):
+            original_get = mapping.get
+
+            def get(key: str, _orig: Any = original_get, _ch: str = ours) -> Any:
+                on_write(_ch, key)
+                return _orig(key)
+
+            mapping.get = get  # type: ignore[method-assign]
+            wrapped.append((mapping, original_get))
+
+    def uninstall() -> None:
+        sysdb._signal_notification = original_signal  # type: ignore[method-assign]
+        for mapping, original in wrapped:
+            mapping.get = original  # type: ignore[method-assign]
+
+    return uninstall

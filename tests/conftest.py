@@ -18,6 +18,11 @@ class _Empty(BaseModel):
     pass
 
 
+class _GatedInput(BaseModel):
+    n: int = 10
+    close: bool = True
+
+
 @registry.register("test_none_event", _Empty, "Test only: sets event 'maybe' to null, then waits for 'go'.")
 async def none_event_workflow(params: dict[str, Any]) -> str:
     await DBOS.set_event_async("maybe", None)
@@ -35,3 +40,17 @@ def client(database_url: str) -> Iterator[TestClient]:
     """An app over a fresh database, DBOS launched; destroyed after the test."""
     with app_client(database_url) as c:
         yield c
+
+
+@registry.register("test_gated_stream", _GatedInput, "Test only: waits for 'go', writes n values, closes.")
+async def gated_stream_workflow(params: dict[str, Any]) -> int:
+    p = _GatedInput.model_validate(params)
+    await DBOS.set_event_async("status", "waiting")
+    await DBOS.recv_async("go", timeout_seconds=120)
+    for i in range(p.n):
+        await DBOS.write_stream_async("numbers", {"i": i})
+    if p.close:
+        await DBOS.close_stream_async("numbers")
+    else:
+        await DBOS.recv_async("finish", timeout_seconds=120)
+    return p.n

@@ -3,7 +3,16 @@
 Importing this package registers every built-in workflow type with DBOS and with :data:`registry`.
 """
 
-from workflows import events_workflow, messaging_workflow, streaming_workflow  # noqa: F401  (registration)
+from workflows import (  # noqa: F401  (registration)
+    counter_workflow,
+    events_workflow,
+    messaging_workflow,
+    payment_workflow,
+    pipeline_workflow,
+    scheduled_dispatch,
+    session_workflow,
+    streaming_workflow,
+)
 from workflows.registry import WorkflowRegistry, WorkflowType, registry
 
 __all__ = ["WorkflowRegistry", "WorkflowType", "registry"]

@@ -7,6 +7,7 @@ from typing import Any
 from dbos import DBOS
 from pydantic import BaseModel, Field
 
+from communication.callbacks import APPROVAL_LINK_EVENT, publish_callback_link
 from workflows.keys import NOTIFICATION_TOPIC, PROGRESS_EVENT, STATUS_EVENT
 from workflows.registry import registry
 from workflows.steps import compute_fibonacci
@@ -20,6 +21,10 @@ class MessagingInput(BaseModel):
         300.0, gt=0, le=7 * 24 * 3600, description="How long to wait for the approval message."
     )
     topic: str = Field(NOTIFICATION_TOPIC, pattern=r"^[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}$")
+    callback_link: bool = Field(
+        False,
+        description=f"Publish a single-use approval link as event '{APPROVAL_LINK_EVENT}', valid while it waits.",
+    )
 
 
 def _decision(message: Any) -> tuple[bool, str]:
@@ -39,6 +44,13 @@ def _decision(message: Any) -> tuple[bool, str]:
 async def messaging_workflow(params: dict[str, Any]) -> dict[str, Any]:
     """Wait (durably) for approval; approved → compute the steps, rejected or timed out → cancelled."""
     p = MessagingInput.model_validate(params)
+    if p.callback_link:
+        # Before announcing the wait, so a client that sees 'waiting_for_approval' can already read the link.
+        await publish_callback_link(
+            p.topic,
+            prompt=f"Approve running {p.n_steps} step(s) of workflow {DBOS.workflow_id}?",
+            ttl_seconds=p.timeout_seconds,
+        )
     await DBOS.set_event_async(STATUS_EVENT, "waiting_for_approval")
     message = await DBOS.recv_async(topic=p.topic, timeout_seconds=p.timeout_seconds)
     if message is None:

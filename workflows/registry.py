@@ -20,6 +20,7 @@ from dbos._serialization import WorkflowSerializationFormat
 from pydantic import BaseModel, ValidationError
 
 from communication.errors import UnknownWorkflowType, ValidationFailed
+from communication.metrics import instrument_workflow
 
 WorkflowFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -63,7 +64,9 @@ class WorkflowRegistry:
         def decorate(fn: WorkflowFunction) -> WorkflowFunction:
             if name in self._types:
                 raise ValueError(f"workflow type {name!r} registered twice")
-            wrapped = DBOS.workflow(name=name, serialization_type=WorkflowSerializationFormat.PORTABLE)(fn)
+            # Instrumented inside DBOS's wrapper, so only real executions count as finished (issue 6).
+            instrumented = instrument_workflow(name, fn)
+            wrapped = DBOS.workflow(name=name, serialization_type=WorkflowSerializationFormat.PORTABLE)(instrumented)
             self._types[name] = WorkflowType(name, wrapped, input_model, description)
             return wrapped
 

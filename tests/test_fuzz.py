@@ -1,0 +1,102 @@
+"""Schemathesis fuzzing of the whole OpenAPI schema: no 5xx, and every response conforms to the schema.
+
+Bounded and deterministic: a fixed number of derandomized examples per operation, no example database, and
+short waits (``max_wait_seconds=1``) so blocking reads cannot stretch the run. The app runs with API keys and
+webhook secrets configured, so the guarded and the signed paths are both exercised (the fuzzer sends the key;
+webhook and link requests are unsigned, so they must be refused cleanly).
+
+The app is served by schemathesis's own in-process ASGI client, whose event-stream handling cuts an SSE
+response after a bounded number of events or ``REQUEST_TIMEOUT`` seconds, so live tails cannot hang the run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from psycopg import sql
+from schemathesis.config import SchemathesisConfig
+from schemathesis.python.asgi import ASGIClient, shutdown_lifespans
+
+from communication.settings import Settings
+from conftest import postgres_admin_url
+from server import create_app
+
+API_KEY = "fuzz-api-key"
+MAX_EXAMPLES = 20
+REQUEST_TIMEOUT = 5.0
+
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "generation": {"deterministic": True, "max-examples": MAX_EXAMPLES, "database": "none"},
+        "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+        "max-stream-events": 5,
+    }
+)
+
+
+def fuzz_settings(database_url: str | None, data_dir: Any) -> Settings:
+    """Keys and webhook secrets configured; waits kept short so blocking reads cannot stretch the run."""
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        log_level="warning",
+        demo_step_delay_seconds=0.0,
+        api_keys=[API_KEY],
+        webhook_secrets_standard=["whsec_ZnV6ei1zdGFuZGFyZC1zZWNyZXQ="],
+        webhook_secrets_stripe=["whsec_fuzz"],
+        webhook_secrets_github=["fuzz"],
+        default_wait_seconds=0.0,
+        max_wait_seconds=1.0,
+    )
+
+
+# The schema is read from an app that is never started: building the OpenAPI document needs no database.
+schema = schemathesis.openapi.from_dict(create_app(fuzz_settings(None, "unused")).openapi(), config=CONFIG)
+
+
+@pytest.fixture(scope="module")
+def fuzz_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database for the whole fuzz run (every operation's examples share it)."""
+    admin = postgres_admin_url()
+    if admin is None:
+        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'system.sqlite'}"
+        return
+    name = f"comm_fuzz_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{admin.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(fuzz_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ASGIClient]:
+    """The app, its lifespan (DBOS) running on schemathesis's ASGI client for the whole module."""
+    client = ASGIClient(create_app(fuzz_settings(fuzz_database, tmp_path_factory.mktemp("fuzz-data"))))
+    try:
+        with client:
+            client.headers["Authorization"] = f"Bearer {API_KEY}"
+            yield client
+    finally:
+        shutdown_lifespans()  # destroys DBOS; the next test launches its own
+
+
+@pytest.mark.timeout(60)
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms_to_its_schema_and_never_fails(case: Any, fuzz_app: ASGIClient) -> None:
+    case.call_and_validate(session=fuzz_app, timeout=REQUEST_TIMEOUT)
