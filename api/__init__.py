@@ -12,12 +12,14 @@ from api import (
     live,
     messages,
     metrics,
+    monty,
     schedules,
     sessions,
     streams,
     webhooks,
     workflows,
     ws,
+    ws_seed,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -35,14 +37,22 @@ ROUTERS: list[APIRouter] = [
     schedules.router,
     sessions.router,
     ws.router,
+    ws_seed.router,
+    monty.router,
     metrics.router,  # needs an API key when keys are configured (scrape with a bearer token)
     admin.router,
 ]
 
 # Access groups (issue 5), applied by server.create_app. A router in neither list requires an API key.
 #: Open to anyone: health checks, and endpoints whose signature or link is the credential.
-# ws authenticates inside its handler (WebSocket routes cannot use the HTTP dependencies).
-PUBLIC_ROUTERS: list[APIRouter] = [health.router, callbacks.public_router, webhooks.router, ws.router]
+# ws and ws_seed authenticate inside their handlers (WebSocket routes cannot use the HTTP dependencies).
+PUBLIC_ROUTERS: list[APIRouter] = [
+    health.router,
+    callbacks.public_router,
+    webhooks.router,
+    ws.router,
+    ws_seed.router,
+]
 #: GET reads of one workflow's events and streams: an API key, or a read token for that workflow.
 READ_ROUTERS: list[APIRouter] = [live.router, events.router, streams.router]
 

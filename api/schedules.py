@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import CoreDep
+from api.deps import CoreDep, Timeout
 from api.schemas import ErrorEnvelope
 from communication.schedule_models import (
+    DISPATCH_ID_PATTERN,
     SCHEDULE_NAME_PATTERN,
     BackfillRequest,
     PauseRequest,
@@ -16,6 +17,8 @@ from communication.schedule_models import (
     ScheduleDetail,
     ScheduleInfo,
     ScheduleList,
+    ScheduleRunList,
+    ScheduleRunResult,
     ScheduleRuns,
     ScheduleUpdate,
 )
@@ -33,6 +36,15 @@ def _errors(*entries: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     table.setdefault(422, {"model": ErrorEnvelope, "description": "validation_error"})
     return table  # type: ignore[return-value]
 
+
+DispatchId = Annotated[
+    str,
+    Path(
+        pattern=DISPATCH_ID_PATTERN,
+        description="Run id (DBOS's dispatch id, from trigger, backfill or the run list).",
+        examples=["sched-nightly-2025-01-01T03:00:00+00:00"],
+    ),
+]
 
 _NOT_FOUND = (404, "schedule_not_found")
 
@@ -102,7 +114,7 @@ async def resume_schedule(name: ScheduleName, core: CoreDep) -> ScheduleInfo:
 
 @router.post("/{name}/trigger", status_code=202, summary="Run a schedule now", responses=_errors(_NOT_FOUND))
 async def trigger_schedule(name: ScheduleName, core: CoreDep) -> ScheduleRuns:
-    """Enqueues one run at the current time (also while paused); wait on ``runs[0].workflow_id``'s result."""
+    """Enqueues one run at the current time (also while paused); wait for it with ``GET .../runs/{dispatch_id}``."""
     return await core.schedules.trigger(name)
 
 
@@ -115,3 +127,34 @@ async def trigger_schedule(name: ScheduleName, core: CoreDep) -> ScheduleRuns:
 async def backfill_schedule(name: ScheduleName, body: BackfillRequest, core: CoreDep) -> ScheduleRuns:
     """Enqueues the fires in (start, end); fires that already ran are listed but not run again."""
     return await core.schedules.backfill(name, body)
+
+
+@router.get("/{name}/runs", summary="List a schedule's runs, newest first", responses=_errors(_NOT_FOUND))
+async def list_runs(
+    name: ScheduleName,
+    core: CoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most runs to list.")] = 20,
+) -> ScheduleRunList:
+    """Runs enqueued by cron fires, triggers and backfills, with their status."""
+    return await core.schedules.runs(name, limit)
+
+
+@router.get(
+    "/{name}/runs/{dispatch_id}",
+    summary="Wait for a run to finish (bounded long-poll)",
+    responses={
+        202: {"model": ScheduleRunResult, "description": "Still queued or running when the wait ended."},
+        **_errors((404, "schedule_not_found, workflow_not_found (no such run)")),
+    },
+)
+async def get_run(
+    name: ScheduleName, dispatch_id: DispatchId, core: CoreDep, timeout: Timeout, response: Response
+) -> ScheduleRunResult:
+    """200 with the outcome once finished; 202 with ``done: false`` if still queued or running after ``timeout``.
+
+    Use this rather than the run's ``workflow_id`` to wait: that workflow exists only once the run has started.
+    """
+    run = await core.schedules.run_result(name, dispatch_id, timeout)
+    if not run.done:
+        response.status_code = 202
+    return run

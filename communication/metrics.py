@@ -106,6 +106,7 @@ def instrument_workflow(type_name: str, fn: WorkflowFunction) -> WorkflowFunctio
             output = await fn(params)
         except DBOSWorkflowCancelledError:
             WORKFLOWS_FINISHED.labels(type=type_name, status="CANCELLED").inc()
+            import sys, time; print('COUNTED', time.monotonic(), WORKFLOWS_FINISHED.labels(type=type_name, status="CANCELLED")._value.get(), file=sys.stderr)
             raise
         except Exception:
             WORKFLOWS_FINISHED.labels(type=type_name, status="ERROR").inc()

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: Ids of runs (DBOS's dispatch workflows): ``sched-<name>-<ISO time>`` or ``sched-<name>-trigger-<ISO time>``.
+DISPATCH_ID_PATTERN = r"^sched-[A-Za-z0-9._:+-]{1,200}$"
 #: Schedule names: 1-64 chars, letters, digits and ``._-``, starting with a letter or digit. Short enough that the
 #: run ids DBOS derives from them (``sched-<name>-trigger-<ISO time>``) stay within the workflow id limit.
 SCHEDULE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -115,11 +117,25 @@ class ScheduleRun(BaseModel):
     error: str | None = None
 
 
+class ScheduleRunResult(ScheduleRun):
+    """A run and, once it has finished, its outcome."""
+
+    done: bool = Field(description="The run has finished (SUCCESS, ERROR, CANCELLED, ...).")
+    output: Any = Field(None, description="Once SUCCESS: {workflow_id, type, scheduled_at, output} of the run.")
+
+
 class ScheduleDetail(ScheduleInfo):
     """A schedule with its upcoming fire times and its most recent runs."""
 
     next_fire_times: list[datetime] = Field(description="Upcoming fires (empty while paused).")
     recent_runs: list[ScheduleRun] = Field(description="Newest first.")
+
+
+class ScheduleRunList(BaseModel):
+    """Runs of a schedule, newest first."""
+
+    schedule: str
+    runs: list[ScheduleRun]
 
 
 class ScheduleList(BaseModel):

@@ -26,11 +26,12 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
-from dbos import DBOS, ScheduleInput, WorkflowSchedule
+from dbos import DBOS, ScheduleInput, WorkflowHandleAsync, WorkflowSchedule
 from dbos._error import DBOSException
 from dbos._scheduler import ScheduledWorkflow
 
-from communication.errors import InvalidCron, ScheduleExists, ScheduleNotFound, ValidationFailed
+from communication import store
+from communication.errors import InvalidCron, ScheduleExists, ScheduleNotFound, ValidationFailed, WorkflowNotFound
 from communication.schedule_models import (
     BackfillRequest,
     ScheduleCreate,
@@ -38,6 +39,8 @@ from communication.schedule_models import (
     ScheduleInfo,
     ScheduleList,
     ScheduleRun,
+    ScheduleRunList,
+    ScheduleRunResult,
     ScheduleRuns,
     ScheduleUpdate,
 )
@@ -161,6 +164,7 @@ class ScheduleService:
         self._registry = registry
         # Read-modify-write of one schedule (update, pause, resume) is serialised per name within this process.
         self._locks = [asyncio.Lock() for _ in range(16)]
+        self._poll = settings.sqlite_polling_interval_sec if settings.is_sqlite() else 0.05
 
     def _lock(self, name: str) -> asyncio.Lock:
         digest = hashlib.blake2s(name.encode(), digest_size=2).digest()
@@ -260,6 +264,42 @@ class ScheduleService:
         )
         return ScheduleDetail(
             **info.model_dump(), next_fire_times=fires, recent_runs=[_run(r.workflow_id, r) for r in rows]
+        )
+
+    async def runs(self, name: str, limit: int = 20) -> ScheduleRunList:
+        """The schedule's ``limit`` newest runs."""
+        await self._get(name)
+        rows = await DBOS.list_workflows_async(
+            schedule_name=name, sort_desc=True, limit=limit, load_input=True, load_output=False
+        )
+        return ScheduleRunList(schedule=name, runs=[_run(r.workflow_id, r) for r in rows])
+
+    async def run_result(self, name: str, dispatch_id: str, timeout: float) -> ScheduleRunResult:
+        """Wait up to ``timeout`` seconds for a run to finish (it may still be queued) and return it.
+
+        A run's workflow (``workflow_id``) only exists once the run has started; this waits on the run itself.
+
+        Raises:
+            ScheduleNotFound; WorkflowNotFound: no run with this id belongs to the schedule.
+        """
+        await self._get(name)
+        status = await DBOS.get_workflow_status_async(dispatch_id)
+        if status is None or status.schedule_name != name:
+            raise WorkflowNotFound(dispatch_id)
+        if not store.is_terminal(status.status) and timeout > 0:
+            handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(dispatch_id)
+            try:
+                await asyncio.wait_for(handle.get_result(polling_interval_sec=self._poll), timeout)
+            except TimeoutError:
+                pass
+            except Exception:  # noqa: BLE001 - the run's own failure; reported from its status below
+                pass
+            status = await DBOS.get_workflow_status_async(dispatch_id)
+            assert status is not None
+        done = store.is_terminal(status.status)
+        run = _run(dispatch_id, status)
+        return ScheduleRunResult(
+            **run.model_dump(), done=done, output=status.output if done and status.status == "SUCCESS" else None
         )
 
     async def pause(self, name: str, note: str | None) -> ScheduleInfo:

@@ -4,9 +4,12 @@ Importing this package registers every built-in workflow type with DBOS and with
 """
 
 from workflows import (  # noqa: F401  (registration)
+    bench_workflow,
     counter_workflow,
     events_workflow,
+    fast_temporal_workflow,
     messaging_workflow,
+    monty_workflow,
     payment_workflow,
     pipeline_workflow,
     scheduled_dispatch,
