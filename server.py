@@ -42,12 +42,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_settings(settings)
         runtime.launch(settings)
-        app.state.core = Core.build(settings, registry)
         app.state.hub = Hub(
             poll_interval=settings.sqlite_polling_interval_sec if settings.is_sqlite() else None,
             recheck_interval=settings.hub_recheck_seconds,
             buffer_size=settings.hub_buffer_size,
         )
+        app.state.core = Core.build(settings, registry, app.state.hub)
         app.state.ready = True
         try:
             yield

@@ -16,6 +16,7 @@ from api import (
     schedules,
     sessions,
     streams,
+    ui,
     webhooks,
     workflows,
     ws,
@@ -41,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     monty.router,
     metrics.router,  # needs an API key when keys are configured (scrape with a bearer token)
     admin.router,
+    ui.router,  # the dashboard (issue 7): / and /ui/
 ]
 
 # Access groups (issue 5), applied by server.create_app. A router in neither list requires an API key.
@@ -52,6 +54,7 @@ PUBLIC_ROUTERS: list[APIRouter] = [
     webhooks.router,
     ws.router,
     ws_seed.router,
+    ui.router,  # static page only; its API calls carry the key / read tokens
 ]
 #: GET reads of one workflow's events and streams: an API key, or a read token for that workflow.
 READ_ROUTERS: list[APIRouter] = [live.router, events.router, streams.router]

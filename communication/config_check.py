@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
 from communication.settings import Settings
 
@@ -61,6 +61,18 @@ def env_name(field: str) -> str:
     return f"COMM_{field.upper()}"
 
 
+def _field_of(loc: str) -> str:
+    """The settings field an error location names (pydantic reports aliased fields by their alias)."""
+    if loc in Settings.model_fields:
+        return loc
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        if loc in choices:
+            return name
+    return loc
+
+
 def mask_url(url: str | None) -> str:
     """``url`` with its password and password-like query parameters replaced by ``***``; safe to log.
 
@@ -80,6 +92,8 @@ def mask_url(url: str | None) -> str:
             pairs = parse_qsl(query, keep_blank_values=True)
             masked = [(k, MASK if k.lower() in SECRET_PARAMS else v) for k, v in pairs]
             query = urlencode(masked, safe="/*:", quote_via=quote)
+        if (netloc, query) == (parts.netloc, parts.query):
+            return url  # nothing secret; keep it byte for byte (urlunsplit would turn sqlite:/// into sqlite:/)
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return MASK
@@ -98,7 +112,7 @@ def load_settings() -> Settings:
         problems = []
         for err in exc.errors(include_url=False, include_input=False):
             loc = err.get("loc") or ("?",)
-            problems.append(Problem(env_name(str(loc[0])), str(err.get("msg", "invalid value"))))
+            problems.append(Problem(env_name(_field_of(str(loc[0]))), str(err.get("msg", "invalid value"))))
         raise ConfigError(problems) from None
 
 

@@ -14,7 +14,7 @@ from dbos._sys_db import WorkflowStatus
 
 from communication import store
 from communication.errors import ValidationFailed, WorkflowIdConflict, WorkflowNotFound
-from communication.metrics import WORKFLOWS_STARTED
+from communication.metrics import WORKFLOWS_FINISHED, WORKFLOWS_STARTED
 from communication.models import (
     ForkResult,
     StepInfo,
@@ -170,9 +170,13 @@ class WorkflowControl:
 
     async def cancel(self, workflow_id: str) -> WorkflowInfo:
         """Cancel the workflow (no-op if already finished)."""
-        await self.status(workflow_id, detail=False)
+        before = await self.status(workflow_id, detail=False)
         await DBOS.cancel_workflow_async(workflow_id)
-        return await self.status(workflow_id, detail=False)
+        after = await self.status(workflow_id, detail=False)
+        if not store.is_terminal(before.status) and after.status == "CANCELLED":
+            # Counted here: the running execution may stop without observing its cancellation (issue 6 metrics).
+            WORKFLOWS_FINISHED.labels(type=after.type, status="CANCELLED").inc()
+        return after
 
     async def resume(self, workflow_id: str) -> WorkflowInfo:
         """Resume a cancelled or failed workflow from its last completed step."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from communication.control import WorkflowControl
 from communication.events import EventService
+from communication.hub import Hub
 from communication.messages import MessageService
 from communication.schedules import ScheduleService
 from communication.sessions import SessionService
@@ -20,6 +21,7 @@ class Core:
 
     settings: Settings
     registry: WorkflowRegistry
+    hub: Hub
     workflows: WorkflowControl
     events: EventService
     messages: MessageService
@@ -28,8 +30,8 @@ class Core:
     schedules: ScheduleService
 
     @classmethod
-    def build(cls, settings: Settings, registry: WorkflowRegistry) -> Core:
-        """Wire the services for ``settings``."""
+    def build(cls, settings: Settings, registry: WorkflowRegistry, hub: Hub) -> Core:
+        """Wire the services for ``settings`` around the process's fan-out ``hub``."""
         workflows = WorkflowControl(settings, registry)
         messages = MessageService()
         streams = StreamService()
@@ -37,7 +39,8 @@ class Core:
             settings=settings,
             registry=registry,
             workflows=workflows,
-            events=EventService(settings),
+            events=EventService(settings, hub),
+            hub=hub,
             messages=messages,
             streams=streams,
             sessions=SessionService(settings, workflows, messages, streams),

@@ -2,31 +2,27 @@
 
 DBOS's ``get_event`` returns ``None`` both for "timed out" and for a value that *is* ``None``, and waits the
 full timeout for a finished workflow that never set the key. We avoid both traps by reading the durable
-event history (which also gives each key a version) and waiting only on DBOS's change signal, re-checking
-the workflow's status after every wake-up.
+event history (which also gives each key a version) and waiting only on DBOS's change signal (the hub's feed),
+settling from the database after the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 from communication import store
 from communication.errors import EventNotFound, WorkflowNotFound
+from communication.hub import End, Hub
 from communication.models import EventOut, EventsOut, EventValueOut
 from communication.settings import Settings
 
 
 class EventService:
-    """Event reads over DBOS's system database."""
+    """Event reads over DBOS's system database; blocking reads wait on the process's fan-out hub."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, hub: Hub) -> None:
         self._settings = settings
-
-    def _recheck_interval(self) -> float:
-        # SQLite has no push signal from other processes: re-read at the polling interval. On Postgres the
-        # NOTIFY wakes us; the re-check is only a safety net for a dropped notification.
-        return self._settings.sqlite_polling_interval_sec if self._settings.is_sqlite() else 0.5
+        self._hub = hub
 
     async def all(self, workflow_id: str) -> EventsOut:
         """Every event's latest value and version. Never blocks. Raises WorkflowNotFound."""
@@ -43,40 +39,56 @@ class EventService:
         """The value of ``key``, waiting up to ``timeout`` seconds for it to be set.
 
         With ``after_version``, wait for a value newer than that version instead (a progress bar waits for
-        the next value rather than polling).
+        the next value rather than polling). The wait rides on the hub's event feed for the workflow, so it wakes
+        on the write's commit in this process, on LISTEN/NOTIFY from others, and ends as soon as the workflow
+        finishes; many waiters on one workflow share one database reader.
 
         Raises:
             WorkflowNotFound: no such workflow.
             EventNotFound: not set in time (``details.reason == 'timeout'``), or the workflow has finished
                 without setting it (``'workflow_finished'``, answered at once).
         """
-        deadline = time.monotonic() + timeout
         floor = -1 if after_version is None else after_version
-        with store.event_signal(workflow_id, key) as signal:
-            while True:
-                signal.clear()  # before the read, so a write after it leaves the signal set
-                status, events = await asyncio.to_thread(store.read_events, workflow_id)
-                if status is None:
-                    raise WorkflowNotFound(workflow_id)
-                found = events.get(key)
-                if found is not None and found.version > floor:
-                    return EventOut(workflow_id=workflow_id, key=key, value=found.value, version=found.version)
-                if store.is_terminal(status):
-                    raise EventNotFound(
-                        f"workflow {workflow_id!r} finished ({status}) without setting {key!r}"
-                        + ("" if after_version is None else f" after version {after_version}"),
-                        workflow_id=workflow_id,
-                        key=key,
-                        reason="workflow_finished",
-                        workflow_status=status,
-                    )
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise EventNotFound(
-                        f"event {key!r} of workflow {workflow_id!r} was not set within {timeout:g} s",
-                        workflow_id=workflow_id,
-                        key=key,
-                        reason="timeout",
-                        workflow_status=status,
-                    )
-                await signal.wait_async(min(remaining, self._recheck_interval()))
+        status, events = await asyncio.to_thread(store.read_events, workflow_id)
+        if status is None:
+            raise WorkflowNotFound(workflow_id)
+        found = events.get(key)
+        if found is not None and found.version > floor:
+            return EventOut(workflow_id=workflow_id, key=key, value=found.value, version=found.version)
+        if not store.is_terminal(status) and timeout > 0:
+            newest = max((v.version for v in events.values()), default=0)
+            watch = await self._hub.watch_events(workflow_id, newest)
+            try:
+                async with asyncio.timeout(timeout):
+                    async for item in watch:
+                        if isinstance(item, End):
+                            break  # the workflow finished (or the server is stopping): settle below
+                        change = item.value
+                        if change["key"] == key and change["version"] > floor:
+                            return EventOut(
+                                workflow_id=workflow_id, key=key, value=change["value"], version=change["version"]
+                            )
+            except TimeoutError:
+                pass
+            finally:
+                await watch.aclose()  # type: ignore[attr-defined]
+            status, events = await asyncio.to_thread(store.read_events, workflow_id)
+            found = events.get(key)
+            if found is not None and found.version > floor:
+                return EventOut(workflow_id=workflow_id, key=key, value=found.value, version=found.version)
+        if status is not None and store.is_terminal(status):
+            raise EventNotFound(
+                f"workflow {workflow_id!r} finished ({status}) without setting {key!r}"
+                + ("" if after_version is None else f" after version {after_version}"),
+                workflow_id=workflow_id,
+                key=key,
+                reason="workflow_finished",
+                workflow_status=status,
+            )
+        raise EventNotFound(
+            f"event {key!r} of workflow {workflow_id!r} was not set within {timeout:g} s",
+            workflow_id=workflow_id,
+            key=key,
+            reason="timeout",
+            workflow_status=status,
+        )

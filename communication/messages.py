@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from dbos._error import DBOSNonExistentWorkflowError
 
@@ -22,27 +22,26 @@ class MessageService:
 
         A message is accepted while the workflow has not reached a terminal state (it may be waiting now or
         call ``recv`` later). With an idempotency key, a repeat of the same key to the same workflow stores
-        nothing and answers ``outcome='duplicate'``, also after the first was consumed.
+        nothing and answers ``outcome='duplicate'``, also after the first was consumed and after the workflow
+        finished (a retry of an acknowledged send always gets the same answer). One transaction.
 
         Raises:
             WorkflowNotFound: no such workflow.
             WorkflowFinished: the workflow has finished; the message would never be read.
         """
         check_key(topic, "topic")
-        status = await asyncio.to_thread(store.workflow_status, workflow_id)
-        if status is None:
-            raise WorkflowNotFound(workflow_id)
-        if store.is_terminal(status):
-            # A duplicate of a message delivered before the workflow finished is still a duplicate.
-            raise WorkflowFinished(
-                f"workflow {workflow_id!r} has finished ({status}) and no longer receives messages",
-                workflow_id=workflow_id,
-                workflow_status=status,
-            )
         try:
-            delivered = await asyncio.to_thread(store.send_once, workflow_id, topic, message, idempotency_key)
-        except DBOSNonExistentWorkflowError as exc:
+            sent = await asyncio.to_thread(store.send_once, workflow_id, topic, message, idempotency_key)
+        except DBOSNonExistentWorkflowError as exc:  # deleted between our check and DBOS's insert
             raise WorkflowNotFound(workflow_id) from exc
-        outcome = "delivered" if delivered else "duplicate"
+        if sent.result == "not_found":
+            raise WorkflowNotFound(workflow_id)
+        if sent.result == "finished":
+            raise WorkflowFinished(
+                f"workflow {workflow_id!r} has finished ({sent.workflow_status}) and no longer receives messages",
+                workflow_id=workflow_id,
+                workflow_status=sent.workflow_status,
+            )
+        outcome: Literal["delivered", "duplicate"] = "delivered" if sent.result == "delivered" else "duplicate"
         MESSAGES_SENT.labels(outcome=outcome).inc()
         return SendResult(workflow_id=workflow_id, topic=topic, idempotency_key=idempotency_key, outcome=outcome)

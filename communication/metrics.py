@@ -12,11 +12,13 @@ Design decisions:
   and Prometheus sums them (``sum by (type) (rate(comm_workflows_started_total[5m]))``).
 - **Workflows started** count in the process that accepted the start (:mod:`communication.control`), whether it ran
   it in-process or enqueued it for a worker. Scheduled runs are started by DBOS's scheduler and do not count here.
-- **Workflows finished** count in the process that *executed* the workflow, when the workflow function returns or
-  raises (:func:`instrument_workflow`, applied by the registry to every registered type). This costs nothing (no
-  database query), counts each completion once across a fleet (a finished workflow is never executed again; one
-  that crashed mid-way is counted by the process that recovers and finishes it), and includes scheduled runs and
-  workers. Counting on result reads was rejected: a result read twice would count twice, one never read not at all.
+- **Workflows finished** with SUCCESS or ERROR count in the process that *executed* the workflow, when the
+  workflow function returns or raises (:func:`instrument_workflow`, applied by the registry to every registered
+  type). This costs nothing (no database query), counts each completion once across a fleet (a finished workflow is
+  never executed again; one that crashed mid-way is counted by the process that recovers and finishes it), and
+  includes scheduled runs and workers. CANCELLED counts in the process that accepted the cancel request (the running
+  execution may not observe its own cancellation). Counting on result reads was rejected: a result read twice would
+  count twice, one never read not at all. Cancellations made outside the API (the ``dbos`` CLI) are not counted.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dbos._error import DBOSWorkflowCancelledError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -95,19 +96,18 @@ WorkflowFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 def instrument_workflow(type_name: str, fn: WorkflowFunction) -> WorkflowFunction:
     """Wrap a workflow function so its completion counts in :data:`WORKFLOWS_FINISHED`.
 
-    ``functools.wraps`` keeps ``__wrapped__``, so DBOS still hashes the original source for the application
-    version. Interruptions that are not outcomes (process shutdown cancelling the task: ``BaseException`` that is
-    not ``Exception``) are not counted; the workflow is recovered and counted when it really ends.
+    Counts SUCCESS when the function returns and ERROR when it raises an ``Exception``. DBOS stops an execution
+    that was cancelled or lost its workflow to another executor with ``BaseException`` subclasses
+    (``DBOSWorkflowCancelledError``, ``DBOSWorkflowConflictIDError``), as does a process shutdown: those are not
+    outcomes of this execution and are not counted here (cancellations are counted where they are requested, by
+    :meth:`communication.control.WorkflowControl.cancel`). ``functools.wraps`` keeps ``__wrapped__``, so DBOS
+    still hashes the original source for the application version.
     """
 
     @functools.wraps(fn)
     async def instrumented(params: dict[str, Any]) -> Any:
         try:
             output = await fn(params)
-        except DBOSWorkflowCancelledError:
-            WORKFLOWS_FINISHED.labels(type=type_name, status="CANCELLED").inc()
-            import sys, time; print('COUNTED', time.monotonic(), WORKFLOWS_FINISHED.labels(type=type_name, status="CANCELLED")._value.get(), file=sys.stderr)
-            raise
         except Exception:
             WORKFLOWS_FINISHED.labels(type=type_name, status="ERROR").inc()
             raise

@@ -13,8 +13,6 @@ All functions are synchronous (SQLAlchemy); callers run them with ``asyncio.to_t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +21,6 @@ from dbos._dbos import _get_dbos_instance
 from dbos._serialization import WorkflowSerializationFormat, deserialize_value
 from dbos._sys_db import SystemDatabase, is_serialized_stream_closed_sentinel
 from dbos._sys_db import workflow_is_active as _dbos_workflow_is_active
-from dbos._utils import LoopAwareEvent
 
 TERMINAL_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
@@ -179,24 +176,6 @@ def list_streams(workflow_id: str) -> tuple[str | None, list[StreamInfo]]:
     return str(status[0]), infos
 
 
-@contextmanager
-def event_signal(workflow_id: str, key: str) -> Iterator[LoopAwareEvent]:
-    """Register for DBOS's "event set" signal for ``(workflow_id, key)`` for the duration of the block.
-
-    DBOS sets the returned event when its listener sees the key written (Postgres NOTIFY, or its SQLite
-    polling thread). Register *before* reading so a write between the read and the wait is not missed; the
-    signal is only a hint, so callers always re-read the database after it fires or times out.
-    """
-    sysdb = _sysdb()
-    payload, components = sysdb._waiter(workflow_id, key)
-    event = LoopAwareEvent()
-    sysdb.workflow_events_map.add(payload, event, components)
-    try:
-        yield event
-    finally:
-        sysdb.workflow_events_map.pop(payload, event)
-
-
 def message_sent(destination_id: str, idempotency_key: str) -> bool:
     """Whether a message with this idempotency key was ever sent to ``destination_id`` (consumed or not).
 
@@ -212,38 +191,53 @@ def message_sent(destination_id: str, idempotency_key: str) -> bool:
     return row is not None
 
 
-def send_once(destination_id: str, topic: str, message: Any, idempotency_key: str | None) -> bool:
-    """Send a message, exactly once per ``(destination, idempotency_key)``; return whether it was new.
+@dataclass(frozen=True)
+class SendOutcome:
+    """What :func:`send_once` did: ``result`` is ``delivered``, ``duplicate``, ``not_found`` or ``finished``."""
+
+    result: str
+    workflow_status: str | None
+
+
+def send_once(destination_id: str, topic: str, message: Any, idempotency_key: str | None) -> SendOutcome:
+    """Send a message, exactly once per ``(destination, idempotency_key)``, in one transaction that also checks
+    the destination's status.
 
     DBOS makes a keyed send idempotent (``ON CONFLICT DO NOTHING`` on the message id) but does not say
     whether the row was new. We run DBOS's own insert inside our transaction after checking for the
     message id, serialised against concurrent senders of the same key: Postgres by a transaction-scoped
-    advisory lock on the id, SQLite by taking the database write lock (``BEGIN IMMEDIATE``) before the check.
+    advisory lock on the id, SQLite by taking the database write lock (``BEGIN IMMEDIATE``) first.
 
-    Raises:
-        dbos.error.DBOSNonExistentWorkflowError: the destination workflow does not exist.
+    A repeat of a key already delivered answers ``duplicate`` even once the workflow has finished, so a client
+    retrying an acknowledged send after a lost response gets the same answer; a *new* message to a finished
+    workflow answers ``finished`` and stores nothing (it would never be read).
     """
     from dbos._sys_db import SendMessage  # local: only this function needs DBOS's message type
 
     sysdb = _sysdb()
     notifications = sysdb.tables.notifications
+    ws = sysdb.tables.workflow_status
+    message_uuid = f"{idempotency_key}::{destination_id}"  # DBOS's own id for keyed sends
     with sysdb.engine.begin() as c:
+        if c.dialect.name == "postgresql":
+            if idempotency_key is not None:
+                c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:id, 0))"), {"id": message_uuid})
+        else:
+            # pysqlite opens a transaction only at the first write, so the checks below would run in
+            # autocommit and two senders could both see "absent". Take the write lock first.
+            c.execute(sa.text("BEGIN IMMEDIATE"))
+        row = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == destination_id)).first()
+        if row is None:
+            return SendOutcome("not_found", None)
+        status = str(row[0])
         if idempotency_key is not None:
-            message_uuid = f"{idempotency_key}::{destination_id}"  # DBOS's own id for keyed sends
-            if c.dialect.name == "postgresql":
-                c.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:id, 0))"),
-                    {"id": message_uuid},
-                )
-            else:
-                # pysqlite opens a transaction only at the first write, so the check below would run in
-                # autocommit and two senders could both see "absent". Take the write lock first.
-                c.execute(sa.text("BEGIN IMMEDIATE"))
             seen = c.execute(
                 sa.select(notifications.c.message_uuid).where(notifications.c.message_uuid == message_uuid)
             ).first()
             if seen is not None:
-                return False
+                return SendOutcome("duplicate", status)
+        if is_terminal(status):
+            return SendOutcome("finished", status)
         sysdb.send_bulk_with_connection(
             [SendMessage(destination_id, message, topic, idempotency_key, None)],
             c,
@@ -252,7 +246,7 @@ def send_once(destination_id: str, topic: str, message: Any, idempotency_key: st
             function_name="DBOS.send",
             send_to_forks=False,
         )
-    return True
+    return SendOutcome("delivered", status)
 
 
 @dataclass(frozen=True)
@@ -328,6 +322,6 @@ def install_write_hooks(on_write: Any) -> Any:
     def uninstall() -> None:
         sysdb._signal_notification = original_signal  # type: ignore[method-assign]
         for mapping, original in wrapped:
-            mapping.get = original  # type: ignore[method-assign]
+            mapping.get = original
 
     return uninstall

@@ -35,6 +35,11 @@ async def failing_workflow(params: dict[str, Any]) -> None:
     raise RuntimeError("boom")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--chaos-long``: run the long form of the chaos suite (tests/test_chaos.py) instead of the short one."""
+    parser.addoption("--chaos-long", action="store_true", default=False, help="run the long chaos suite")
+
+
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     """An app over a fresh database, DBOS launched; destroyed after the test."""

@@ -15,7 +15,8 @@ Usage in a test module::
         server.stop(graceful=False)  # SIGKILL, like a crash
 
 The server gets ``DBOS_SYSTEM_DATABASE_URL`` (the per-test database), ``COMM_PORT`` (a free port, kept across
-restarts), ``COMM_HOST=127.0.0.1`` and ``COMM_DEMO_STEP_DELAY_SECONDS=0``; ``env`` adds or overrides variables.
+restarts), ``COMM_HOST=127.0.0.1``, ``COMM_DEMO_STEP_DELAY_SECONDS=0`` and ``COMM_SHUTDOWN_GRACE_SECONDS=0``; ``env`` adds or
+overrides variables.
 Its output goes to ``server.log`` under ``log_dir``; failures to start include the log's tail.
 
 Also here: :class:`TcpProxy` (a real TCP relay whose connections a test can cut, to force a disconnect without
@@ -98,6 +99,8 @@ class ServerProcess:
                 "COMM_PORT": str(self.port),
                 "COMM_DEMO_STEP_DELAY_SECONDS": "0",
                 "COMM_LOG_LEVEL": "warning",
+                # Tests stop servers often; draining running workflows (the production default) only slows them.
+                "COMM_SHUTDOWN_GRACE_SECONDS": "0",
                 "PYTHONUNBUFFERED": "1",
             }
         )

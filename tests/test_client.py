@@ -276,7 +276,7 @@ def test_tail_keeps_going_across_a_server_crash_and_restart(client: Client, serv
                     received.put(item)
                 assert tail.end is not None
                 received.put(tail.end)
-        except BaseException as exc:  # handed to the test thread, which fails with it
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread, which re-raises it
             received.put(exc)
 
     consumer = threading.Thread(target=consume, daemon=True)
@@ -300,39 +300,40 @@ def test_tail_keeps_going_across_a_server_crash_and_restart(client: Client, serv
 # --- sessions ---
 
 
-def test_session_post_snapshot_and_tail(client: Client, server: ServerProcess) -> None:
+def test_session_post_tail_and_snapshot(client: Client, server: ServerProcess) -> None:
     SESSIONS.require(server.url)
+    SESSION_LIVE.require(server.url)
     first = client.post_session_event("sess-1", "progress", {"pct": 10}, event_id="e1")
     again = client.post_session_event("sess-1", "progress", {"pct": 10}, event_id="e1")
     assert (first.outcome, again.outcome) == ("delivered", "duplicate")
     client.post_session_event("sess-1", "progress", {"pct": 90})
     client.post_session_event("sess-1", "done", None)
-    snapshot = client.session_events("sess-1")
-    assert [i.value.type for i in snapshot.values] == ["progress", "progress", "done"]
-    assert snapshot.values[0].value.data == {"pct": 10} and snapshot.values[0].value.id == "e1"
+    tail = client.tail_session("sess-1")
+    assert [(i.offset, i.value.type) for i in tail] == [(0, "progress"), (1, "progress"), (2, "done")]
+    assert tail.end is not None
+    snapshot = client.session_events("sess-1", offset=1)
+    assert [i.value.data for i in snapshot.values] == [{"pct": 90}, None] and snapshot.closed
+    assert client.session_events("sess-1").values[0].value.id == "e1"
     with pytest.raises(ce.SessionClosed):
         client.post_session_event("sess-1", "progress", {"pct": 99})
-    SESSION_LIVE.require(server.url)
-    tail = client.tail_session("sess-1", offset=1)
-    assert [(i.offset, i.value.type) for i in tail] == [(1, "progress"), (2, "done")]
-    assert tail.end is not None
 
 
 # --- transport failures ---
 
 
 def test_unreachable_server_raises_server_unreachable() -> None:
-    with Client(f"http://127.0.0.1:{free_port()}", timeout=2) as c:
-        with pytest.raises(ce.ServerUnreachable) as caught:
-            c.status("x")
+    with Client(f"http://127.0.0.1:{free_port()}", timeout=2) as c, pytest.raises(ce.ServerUnreachable) as caught:
+        c.status("x")
     assert isinstance(caught.value, ce.TransportError)
 
 
 def test_live_iterator_gives_up_after_its_retry_budget() -> None:
     policy = RetryPolicy(max_attempts=2, initial_backoff=0.01, max_backoff=0.01)
-    with Client(f"http://127.0.0.1:{free_port()}", timeout=2, retry=policy) as c:
-        with pytest.raises(ce.ReconnectsExhausted) as caught:
-            list(c.tail_stream("x", "y"))
+    with (
+        Client(f"http://127.0.0.1:{free_port()}", timeout=2, retry=policy) as c,
+        pytest.raises(ce.ReconnectsExhausted) as caught,
+    ):
+        list(c.tail_stream("x", "y"))
     assert caught.value.attempts == 3 and isinstance(caught.value.last_error, ce.ServerUnreachable)
 
 

@@ -104,4 +104,9 @@ def fuzz_session(fuzz_server: LiveServer) -> Iterator[requests.Session]:
 def test_api_conforms_to_its_schema_and_never_fails(
     case: Any, fuzz_server: LiveServer, fuzz_session: requests.Session
 ) -> None:
-    case.call_and_validate(base_url=fuzz_server.url, session=fuzz_session, timeout=REQUEST_TIMEOUT)
+    import time, sys
+    t = time.monotonic()
+    try:
+        case.call_and_validate(base_url=fuzz_server.url, session=fuzz_session, timeout=REQUEST_TIMEOUT)
+    finally:
+        sys.stderr.write(f"TIMING {case.method} {case.operation.path} {time.monotonic()-t:.3f}\n")

@@ -60,6 +60,17 @@ def test_send_to_finished_workflow_is_409_not_a_silent_drop(client: TestClient) 
     assert r.json()["error"]["details"]["workflow_status"] == "SUCCESS"
 
 
+def test_retry_of_an_acknowledged_send_after_the_workflow_finished_is_a_duplicate(client: TestClient) -> None:
+    start(client, "messaging", "msg-retry", n_steps=1)
+    body = {"message": {"approved": True}, "idempotency_key": "once"}
+    assert client.post("/v1/workflows/msg-retry/messages", json=body).json()["outcome"] == "delivered"
+    assert result(client, "msg-retry")["status"] == "SUCCESS"
+    again = client.post("/v1/workflows/msg-retry/messages", json=body)
+    assert again.status_code == 202 and again.json()["outcome"] == "duplicate"
+    fresh = client.post("/v1/workflows/msg-retry/messages", json={"message": 1, "idempotency_key": "new"})
+    assert fresh.status_code == 409 and fresh.json()["error"]["code"] == "workflow_finished"
+
+
 def test_rejection_cancels_the_approval(client: TestClient) -> None:
     start(client, "messaging", "msg-reject", n_steps=1)
     wait_event(client, "msg-reject", "status", "waiting_for_approval")

@@ -149,6 +149,15 @@ def test_stop_and_state_errors(http: httpx.Client) -> None:
     assert outcomes == ["delivered", "duplicate"]
 
 
+def test_cancelling_the_workflow_ends_the_stream_with_workflow_failed(http: httpx.Client) -> None:
+    with connect_sse(http, "POST", "/monty/stream", json={**LONG, "workflow_id": "monty-cancel"}) as source:
+        events = source.iter_sse()
+        _read_until(events, lambda f: f.get("iteration") == 1)
+        assert http.post("/v1/workflows/monty-cancel/cancel").json()["status"] == "CANCELLED"
+        final = _read_until(events, _is_final)[-1][1]
+    assert final["event"] == "workflow_failed" and final["status"] == "CANCELLED"
+
+
 def test_get_form_works_for_event_source_and_resumes_after_last_event_id(http: httpx.Client) -> None:
     params = {**LONG, "workflow_id": "monty-get"}
     with connect_sse(http, "GET", "/monty/stream", params=params) as source:

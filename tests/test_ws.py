@@ -30,7 +30,9 @@ def _recv(ws: ClientConnection) -> dict[str, Any]:
 
 
 def test_subscriptions_and_an_idempotent_send_over_one_socket(server: LiveServer) -> None:
-    httpx.post(f"{server.url}/v1/workflows", json={"type": "test_gated_stream", "input": {"n": 5}, "workflow_id": "ws-1"})
+    httpx.post(
+        f"{server.url}/v1/workflows", json={"type": "test_gated_stream", "input": {"n": 5}, "workflow_id": "ws-1"}
+    )
     with _ws(server, "ws-1") as ws:
         assert _recv(ws)["type"] == "hello"
         ws.send(json.dumps({"op": "subscribe_events", "sub": "ev", "keys": ["status"]}))
@@ -41,16 +43,25 @@ def test_subscriptions_and_an_idempotent_send_over_one_socket(server: LiveServer
             ws.send(json.dumps({"op": "send", "req": "go", "topic": "go", "message": 1, "idempotency_key": "g"}))
         # Subscriptions are independent: wait for both the stream's end and the final status, in any order.
         frames: list[dict[str, Any]] = []
-        while not (any(f["type"] == "end" and f["sub"] == "nums" for f in frames)
-                   and any(f["type"] == "status" and f["status"] == "SUCCESS" for f in frames)):
+        while not (
+            any(f["type"] == "end" and f["sub"] == "nums" for f in frames)
+            and any(f["type"] == "status" and f["status"] == "SUCCESS" for f in frames)
+        ):
             frames.append(_recv(ws))
         results = [f["outcome"] for f in frames if f["type"] == "send_result"]
         assert results == ["delivered", "duplicate"]
         values = [(f["offset"], f["value"]["i"]) for f in frames if f["type"] == "value"]
         assert values == [(2, 2), (3, 3), (4, 4)]
         ends = [f for f in frames if f["type"] == "end" and f["sub"] == "nums"]
-        assert ends == [{"type": "end", "sub": "nums", "reason": "closed", "workflow_status": ends[0]["workflow_status"],
-                         "next_offset": 5}]
+        assert ends == [
+            {
+                "type": "end",
+                "sub": "nums",
+                "reason": "closed",
+                "workflow_status": ends[0]["workflow_status"],
+                "next_offset": 5,
+            }
+        ]
         assert [f["status"] for f in frames if f["type"] == "status"][0] == "PENDING"
 
 
@@ -80,12 +91,15 @@ def test_api_key_or_read_token_is_required_when_keys_are_configured(database_url
     auth = {"Authorization": "Bearer secret-key-1"}
     with live_server(database_url, api_keys=["secret-key-1"]) as server:
         base = server.url.replace("http", "ws") + "/v1/workflows/ws-auth/ws"
-        r = httpx.post(f"{server.url}/v1/workflows", headers=auth,
-                       json={"type": "test_gated_stream", "input": {}, "workflow_id": "ws-auth"})
+        r = httpx.post(
+            f"{server.url}/v1/workflows",
+            headers=auth,
+            json={"type": "test_gated_stream", "input": {}, "workflow_id": "ws-auth"},
+        )
         assert r.status_code == 201
-        for url, headers in ((base, {}), (base + "?access_token=forged", {}), ("/v1/workflows/ghost/ws", {})):
-            full = url if url.startswith("ws") else server.url.replace("http", "ws") + url
-            with connect(full, additional_headers=headers, open_timeout=10) as ws:
+        ghost = server.url.replace("http", "ws") + "/v1/workflows/ghost/ws"
+        for url in (base, base + "?access_token=forged", ghost):
+            with connect(url, open_timeout=10) as ws:
                 assert _recv(ws)["type"] == "error"
                 with pytest.raises(ConnectionClosed) as closed:
                     ws.recv(timeout=10)

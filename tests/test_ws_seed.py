@@ -133,33 +133,31 @@ def test_frames_from_origin_temporal_are_ignored(server: LiveServer) -> None:
     assert {f["workflow_id"] for f in frames} == {"seed-after-echo"}
 
 
-@pytest.mark.parametrize(
-    ("frame", "code", "error_code"),
-    [
-        (b"\x00binary", 1003, "malformed_json"),
-        ("not json", 1003, "malformed_json"),
-        ("[1, 2]", 1003, "malformed_json"),
-        (json.dumps({"args": 5}), 4422, "validation_error"),
-        (json.dumps({"args": {"fail_step": "nope"}}), 4422, "validation_error"),
-        (json.dumps({"workflow": "no_such_type"}), 4422, "unknown_workflow_type"),
-        (json.dumps({"workflow": {"workflow_name": 7}}), 4422, "validation_error"),
-        (json.dumps({"workflow_id": "bad id!"}), 4422, "validation_error"),
-        (json.dumps({"workflow": "monty_python", "workflow_id": "seed-x"}), 4409, "workflow_id_conflict"),
-    ],
-)
-def test_a_bad_start_frame_gets_an_error_frame_and_a_close_code(
-    server: LiveServer, frame: str | bytes, code: int, error_code: str
-) -> None:
-    if code == 4409:  # make the id belong to another type first
+#: (frame, close code, error code). One server for all cases: each case gets its own socket.
+BAD_FRAMES: list[tuple[str | bytes, int, str]] = [
+    (b"\x00binary", 1003, "malformed_json"),
+    ("not json", 1003, "malformed_json"),
+    ("[1, 2]", 1003, "malformed_json"),
+    (json.dumps({"args": 5}), 4422, "validation_error"),
+    (json.dumps({"args": {"fail_step": "nope"}}), 4422, "validation_error"),
+    (json.dumps({"workflow": "no_such_type"}), 4422, "unknown_workflow_type"),
+    (json.dumps({"workflow": {"workflow_name": 7}}), 4422, "validation_error"),
+    (json.dumps({"workflow_id": "bad id!"}), 4422, "validation_error"),
+    (json.dumps({"workflow": "monty_python", "workflow_id": "seed-x"}), 4409, "workflow_id_conflict"),
+]
+
+
+def test_a_bad_start_frame_gets_an_error_frame_and_a_close_code(server: LiveServer) -> None:
+    with _connect(server) as ws:  # make "seed-x" a fast_temporal workflow, for the conflict case
+        ws.send(json.dumps({"args": {}, "workflow_id": "seed-x"}))
+        _until_final(ws)
+    for frame, code, error_code in BAD_FRAMES:
         with _connect(server) as ws:
-            ws.send(json.dumps({"args": {}, "workflow_id": "seed-x"}))
-            _until_final(ws)
-    with _connect(server) as ws:
-        ws.send(frame)
-        error, closed = _closed_with(ws)
-    assert closed == code
-    assert error["origin"] == "server" and error["status"] == "Error"
-    assert error["error"]["code"] == error_code and error["message"] == error["error"]["message"]
+            ws.send(frame)
+            error, closed = _closed_with(ws)
+        assert (closed, error["error"]["code"]) == (code, error_code), frame
+        assert error["origin"] == "server" and error["status"] == "Error"
+        assert error["message"] == error["error"]["message"]
 
 
 def test_origin_outside_cors_origins_is_refused_and_others_are_served(database_url: str) -> None:

@@ -20,6 +20,23 @@ import httpx
 from tests.server_proc import ROOT, free_port
 
 
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0) -> None:
+    """Poll ``url/readyz`` until it answers 200; fail early, with the log's tail, if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"process exited with {proc.returncode} at start:\n{tail}")
+            try:
+                if http.get(f"{url}/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # readiness polling of a subprocess, not test synchronisation
+    raise RuntimeError(f"{url} not ready within {timeout:g} s:\n{log_path.read_text(errors='replace')[-4000:]}")
+
+
 class WorkerProcess:
     """A worker subprocess executing ``queue`` as ``executor_id`` on ``database_url``; restartable.
 
@@ -85,18 +102,7 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + self.startup_timeout
-        with httpx.Client(timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                if self._proc.poll() is not None:
-                    raise RuntimeError(f"worker exited with {self._proc.returncode} at start:\n{self.log_tail()}")
-                try:
-                    if http.get(f"{self.health_url}/readyz").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.05)  # readiness polling of a subprocess, not test synchronisation
-        raise RuntimeError(f"worker not ready within {self.startup_timeout:g} s:\n{self.log_tail()}")
+        wait_ready(self.health_url, self._proc, self.log_path, self.startup_timeout)
 
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait for the exit (SIGKILL after ``timeout``); return the exit status."""

@@ -5,6 +5,7 @@ Importing this package registers every built-in workflow type with DBOS and with
 
 from workflows import (  # noqa: F401  (registration)
     bench_workflow,
+    chaos_workflow,
     counter_workflow,
     events_workflow,
     fast_temporal_workflow,

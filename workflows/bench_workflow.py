@@ -40,3 +40,36 @@ async def bench_stream_workflow(params: dict[str, Any]) -> int:
             await asyncio.sleep(p.interval_ms / 1000)
     await DBOS.close_stream_async(BENCH_STREAM)
     return p.n
+
+
+class BenchHopsInput(BaseModel):
+    """Input of ``bench_echo`` and ``bench_ticks``."""
+
+    n: int = Field(100, ge=1, le=100_000, description="Round trips (echo) or ticks.")
+    interval_ms: float = Field(50.0, ge=0, le=10_000, description="Pause between ticks.")
+
+
+@registry.register("bench_echo", BenchHopsInput, "Benchmark utility: records when each 'ping' message is received.")
+async def bench_echo_workflow(params: dict[str, Any]) -> int:
+    """For each message ``{"seq"}`` on topic ``ping``, set event ``recv-<seq>`` to the time ``recv`` returned."""
+    p = BenchHopsInput.model_validate(params)
+    await DBOS.set_event_async(STATUS_EVENT, "ready")
+    for _ in range(p.n):
+        message = await DBOS.recv_async("ping", timeout_seconds=600)
+        received = time.time()
+        await DBOS.set_event_async(f"recv-{message['seq']}", received)
+    return p.n
+
+
+@registry.register("bench_ticks", BenchHopsInput, "Benchmark utility: on 'go', sets events tick-<i> and tick.")
+async def bench_ticks_workflow(params: dict[str, Any]) -> int:
+    """Set ``tick-<i>`` (for blocked GETs) and ``tick`` (for watches) to the time just before the set."""
+    p = BenchHopsInput.model_validate(params)
+    await DBOS.set_event_async(STATUS_EVENT, "ready")
+    await DBOS.recv_async("go", timeout_seconds=3600)
+    for i in range(p.n):
+        await DBOS.set_event_async(f"tick-{i}", time.time())
+        await DBOS.set_event_async("tick", {"i": i, "t": time.time()})
+        if p.interval_ms:
+            await asyncio.sleep(p.interval_ms / 1000)
+    return p.n

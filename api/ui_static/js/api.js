@@ -1,0 +1,106 @@
+// HTTP access to the public API: the API key (sessionStorage), JSON fetches with the error envelope,
+// and URLs for EventSource, which cannot send headers (read tokens, minted per workflow).
+
+const KEY_STORAGE = 'dbos-comm.api-key';
+
+/** An error answered by the server: {error: {code, message, details}}, or a network failure (code 'network'). */
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+  }
+}
+
+export function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE) || '';
+}
+
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY_STORAGE, key);
+  else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+// Listeners told when the server answers 401 to a request made with the current key (or none).
+const unauthorizedListeners = new Set();
+export function onUnauthorized(listener) {
+  unauthorizedListeners.add(listener);
+}
+
+/**
+ * Fetch `path` and return `{status, body}` (body parsed from JSON, or null when empty).
+ * Throws ApiError for 4xx/5xx answers and for network failures.
+ */
+export async function request(method, path, body, extraHeaders) {
+  const headers = { Accept: 'application/json', ...(extraHeaders || {}) };
+  const key = apiKey();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, 'network', `network error: ${err.message}`);
+  }
+  const text = await response.text();
+  let parsed = null;
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+  }
+  if (!response.ok) {
+    const err = parsed && parsed.error ? parsed.error : { code: 'http_' + response.status, message: text };
+    if (response.status === 401) unauthorizedListeners.forEach((listener) => listener(err));
+    throw new ApiError(response.status, err.code, err.message || response.statusText, err.details);
+  }
+  return { status: response.status, body: parsed };
+}
+
+export const get = async (path) => (await request('GET', path)).body;
+export const post = async (path, body, headers) => (await request('POST', path, body, headers)).body;
+
+/** `/v1/workflows/{id}` with the id escaped. */
+export function workflowPath(workflowId, suffix = '') {
+  return `/v1/workflows/${encodeURIComponent(workflowId)}${suffix}`;
+}
+
+/** Query string from an object, skipping null/undefined/'' values. */
+export function query(params) {
+  const usp = new URLSearchParams();
+  for (const [name, value] of Object.entries(params || {})) {
+    if (value !== null && value !== undefined && value !== '') usp.set(name, String(value));
+  }
+  const text = usp.toString();
+  return text ? `?${text}` : '';
+}
+
+// Read tokens by workflow id: {token, expiresAt (ms)}; reused until a minute before they expire.
+const tokens = new Map();
+
+/**
+ * The URL for an EventSource under `/v1/workflows/{id}/...`: as is without an API key, else with
+ * `access_token=<read token>` (minted with the key; `fresh` forces a new one, e.g. after a 401).
+ */
+export async function liveUrl(workflowId, suffix, params, fresh = false) {
+  const base = workflowPath(workflowId, suffix);
+  if (!apiKey()) return base + query(params);
+  let cached = tokens.get(workflowId);
+  if (fresh || !cached || cached.expiresAt - Date.now() < 60_000) {
+    const minted = await post(workflowPath(workflowId, '/read-token'));
+    cached = { token: minted.token, expiresAt: Date.parse(minted.expires_at) };
+    tokens.set(workflowId, cached);
+  }
+  return base + query({ ...params, access_token: cached.token });
+}
+
+export function forgetTokens() {
+  tokens.clear();
+}
