@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from api import PUBLIC_ROUTERS, READ_ROUTERS, ROUTERS
 from api.auth import include_with_access, install_security
-from api.body_limit import BodyLimitMiddleware
+from api.body_limit import BodyLimitMiddleware, document_body_errors
 from api.errors import install_error_handlers
 from api.serving import remaining_grace, serve
 from communication import runtime
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         include_with_access(app, router, public=PUBLIC_ROUTERS, read=READ_ROUTERS)
+    document_body_errors(app)
     return app
 
 

@@ -33,7 +33,15 @@ from communication.core import Core
 from communication.errors import ValidationFailed, WorkflowIdConflict
 from communication.hub import End, Hub, Item
 from communication.validation import WORKFLOW_ID_PATTERN
-from workflows.monty_workflow import STATE_EVENT, STOP_TOPIC, TYPE_NAME, MontyInput, initial_state
+from workflows.monty_workflow import (
+    MAX_SLEEP,
+    MIN_SLEEP,
+    STATE_EVENT,
+    STOP_TOPIC,
+    TYPE_NAME,
+    MontyInput,
+    initial_state,
+)
 
 router = APIRouter(tags=["seed-compatible"])
 
@@ -48,11 +56,16 @@ class MontyStreamRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"min_sleep": 5, "max_sleep": 30}, {"workflow_id": "monty-1"}]},
+        # A finite example on purpose: "Try it out" (and schema-driven tools) get a stream that ends by itself.
+        json_schema_extra={"examples": [{"min_sleep": 0.05, "max_sleep": 0.2, "max_iterations": 3}]},
     )
 
-    min_sleep: float | None = Field(None, ge=0, le=86_400, description="Shortest sleep per iteration (s); default 5.")
-    max_sleep: float | None = Field(None, ge=0, le=86_400, description="Longest sleep per iteration (s); default 30.")
+    min_sleep: float | None = Field(
+        None, ge=MIN_SLEEP, le=MAX_SLEEP, description="Shortest sleep per iteration (s, >= 0.01); default 5."
+    )
+    max_sleep: float | None = Field(
+        None, ge=MIN_SLEEP, le=MAX_SLEEP, description="Longest sleep per iteration (s); default 30."
+    )
     max_iterations: int | None = Field(
         None, ge=1, le=1_000_000, description="Finish by itself after this many quotes (default: until stopped)."
     )
@@ -274,7 +287,8 @@ async def stream_get(
 async def stop(workflow_id: WorkflowId, core: CoreDep) -> StopOut:
     """Sends a message on topic ``stop`` (exactly once); the workflow ends its current sleep and finishes.
 
-    404 unknown workflow; 409 ``workflow_finished`` if it has already finished.
+    A repeated stop answers ``duplicate``, also after the workflow has finished (retries keep their answer).
+    404 unknown workflow; 409 ``workflow_finished`` if it finished without ever being sent a stop.
     """
     sent = await core.messages.send(workflow_id, {"signal": "stop"}, STOP_TOPIC, _STOP_KEY)
     return StopOut(workflow_id=workflow_id, outcome=sent.outcome)

@@ -77,6 +77,7 @@ def serve(app: FastAPI, settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+        # At least 1 s: uvicorn's wait with timeout 0 gives up before checking and logs an error on every stop.
+        timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_seconds)),
     )
     GracefulServer(config, app, settings.shutdown_grace_seconds).run()

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
@@ -153,7 +153,6 @@ class VersionCursor:
     after_version: int | None = None
     keys: list[str] | None = None
     end: LiveEnd | None = None
-    seen: dict[str, int] = field(default_factory=dict)
 
     def params(self) -> dict[str, Any]:
         """Query parameters of the next connection."""
@@ -178,7 +177,6 @@ class VersionCursor:
             if self.after_version is not None and version <= self.after_version:
                 return None
             self.after_version = version
-            self.seen[str(data["key"])] = version
             event = EventOut(workflow_id=self.workflow_id, key=data["key"], value=data.get("value"), version=version)
             return Yield(event)
         if sse.event == "end":

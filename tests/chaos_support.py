@@ -140,6 +140,12 @@ class Figures:
     losses: int = 0
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # name -> seconds since ``started`` (last occurrence)
+    started: float = field(default_factory=time.monotonic)
+
+    def mark(self, phase: str) -> None:
+        """Note that ``phase`` happened now (a later mark of the same name replaces the earlier one)."""
+        self.phases[phase] = time.monotonic() - self.started
 
     def problem(self, text: str, *, duplicate: bool = False, loss: bool = False) -> None:
         """Record a violated invariant (counted as a duplicate and/or a loss when it is one)."""
@@ -151,9 +157,11 @@ class Figures:
         """The figures as a short block of text."""
         retried = ", ".join(f"{code} x{n}" for code, n in sorted(self.statuses_retried.items())) or "none"
         errors = ", ".join(f"{name} x{n}" for name, n in self.errors_retried.most_common()) or "none"
+        timeline = sorted(self.phases.items(), key=lambda phase: phase[1])
         lines = [
             f"chaos[{self.scenario}] backend={self.backend} profile={self.profile} seed={self.seed} "
             f"({self.seconds:.1f} s; replay with {CHAOS_SEED_ENV}={self.seed})",
+            "  timeline: " + (", ".join(f"{name} {at:.1f} s" for name, at in timeline) or "-"),
             f"  disruptions: server kill -9 x{self.server_kills}, worker kill -9 x{self.worker_kills}, "
             f"postgres restarts x{self.pg_restarts} (readyz seen 503: {self.readyz_down_observed}), "
             f"connection cuts x{self.connection_cuts}",
@@ -235,13 +243,14 @@ class Followed:
         return self.received[-1][0] if self.received else None
 
 
-async def follow_sse(http: httpx.AsyncClient, path: str, label: str, figures: Figures, deadline: float) -> Followed:
+async def follow_sse(http: httpx.AsyncClient, path: str, out: Followed, figures: Figures, deadline: float) -> None:
     """Tail ``path`` until its ``end`` frame, reconnecting with ``Last-Event-ID`` after every cut or error.
 
-    Positions are recorded as received, even out of order or repeated, so the check sees any gap or duplicate
-    the server produced; the follower itself never repairs anything.
+    Everything received goes into ``out`` as it arrives (so a deadline report shows how far it got). Positions are
+    recorded as received, even out of order or repeated, so the check sees any gap or duplicate the server
+    produced; the follower itself never repairs anything.
     """
-    out = Followed(label)
+    label = out.label
     figures.sse_subscribers += 1
     backoff = 0.05
     while True:
@@ -256,7 +265,7 @@ async def follow_sse(http: httpx.AsyncClient, path: str, label: str, figures: Fi
                 elif status != 200:
                     await source.response.aread()
                     figures.problem(f"{label}: tail answered {status}: {source.response.text[:200]}")
-                    return out
+                    return
                 else:
                     out.connections += 1
                     backoff = 0.05
@@ -265,7 +274,7 @@ async def follow_sse(http: httpx.AsyncClient, path: str, label: str, figures: Fi
                             out.received.append((int(event.id), json.loads(event.data)))
                         elif event.event == "end":
                             out.end = json.loads(event.data)
-                            return out
+                            return
                         elif event.event == "overflow":
                             break  # dropped for lagging: resume from the last position, like any cut
         except httpx.TransportError:

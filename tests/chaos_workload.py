@@ -52,7 +52,7 @@ class WorkflowLedger:
     sent: set[int] = field(default_factory=set)  # every sequence number ever posted
     acknowledged: set[int] = field(default_factory=set)  # answered 202 delivered/duplicate
     refused_finished: set[int] = field(default_factory=set)  # answered 409 workflow_finished (not acknowledged)
-    tails: dict[str, Followed] = field(default_factory=dict)
+    tails: list[tuple[str, Followed]] = field(default_factory=list)  # (stream key, follower)
 
 
 @dataclass
@@ -62,14 +62,26 @@ class SessionLedger:
     session_id: str
     sent: set[str] = field(default_factory=set)
     acknowledged: list[str] = field(default_factory=list)  # event ids, in posting (= acknowledgement) order
-    tail: Followed | None = None
+    tails: list[Followed] = field(default_factory=list)
 
 
 class Workload:
-    """Runs the workload against ``http`` (base URL = the server, usually through a cutting proxy)."""
+    """Runs the workload: requests and half of the SSE followers through ``http`` (a proxy that cuts connections
+    at random), the other followers through ``direct`` (the server itself: cut only when the server dies), so
+    some subscribers stay connected through every disruption that spares the server process.
+    """
 
-    def __init__(self, http: httpx.AsyncClient, profile: Profile, seed: int, figures: Figures, deadline: float):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        direct: httpx.AsyncClient,
+        profile: Profile,
+        seed: int,
+        figures: Figures,
+        deadline: float,
+    ):
         self.http = http
+        self.direct = direct
         self.profile = profile
         self.seed = seed
         self.figures = figures
@@ -105,13 +117,17 @@ class Workload:
         assert response.status_code in (200, 201), f"start {wid}: {response.status_code} {response.text[:300]}"
         async with asyncio.TaskGroup() as group:
             for key in (NUMBERS_STREAM, CONSUMED_STREAM):
-                group.create_task(self._follow(ledger, key), name=f"tail {wid}/{key}")
+                path = f"/v1/workflows/{wid}/streams/{key}/live"
+                for route, client in (("cut", self.http), ("steady", self.direct)):
+                    tail = Followed(f"{wid}/{key} ({route})")
+                    ledger.tails.append((key, tail))
+                    group.create_task(self._follow(client, path, tail), name=f"tail {tail.label}")
             await self._send_all(ledger)
+            self.figures.mark("last message acknowledged")
 
-    async def _follow(self, ledger: WorkflowLedger, key: str) -> None:
-        path = f"/v1/workflows/{ledger.workflow_id}/streams/{key}/live"
-        ledger.tails[key] = Followed(f"{ledger.workflow_id}/{key}")  # visible while it runs (deadline reports)
-        ledger.tails[key] = await follow_sse(self.http, path, ledger.tails[key].label, self.figures, self.deadline)
+    async def _follow(self, client: httpx.AsyncClient, path: str, tail: Followed) -> None:
+        await follow_sse(client, path, tail, self.figures, self.deadline)
+        self.figures.mark("last tail ended")
 
     async def _send_all(self, ledger: WorkflowLedger) -> None:
         rng = task_rng(self.seed, f"send:{ledger.workflow_id}")
@@ -157,7 +173,11 @@ class Workload:
     # -- sessions -------------------------------------------------------------------------------------------
     async def _session(self, session: SessionLedger) -> None:
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._follow_session(session), name=f"tail session {session.session_id}")
+            path = f"/v1/sessions/{session.session_id}/live"
+            for route, client in (("cut", self.http), ("steady", self.direct)):
+                tail = Followed(f"session {session.session_id} ({route})")
+                session.tails.append(tail)
+                group.create_task(self._follow(client, path, tail), name=f"tail {tail.label}")
             rng = task_rng(self.seed, f"session:{session.session_id}")
             for n in range(self.profile.session_events):
                 await asyncio.sleep(rng.uniform(*self.profile.send_gap) / 2)  # chaos pacing
@@ -166,11 +186,7 @@ class Workload:
                 if rng.random() < self.profile.resend_probability:
                     await self._post(session, event, resend=True)
             await self._post(session, {"type": "done", "data": None, "id": f"{session.session_id}.done"}, resend=False)
-
-    async def _follow_session(self, session: SessionLedger) -> None:
-        path = f"/v1/sessions/{session.session_id}/live"
-        session.tail = Followed(f"session {session.session_id}")
-        session.tail = await follow_sse(self.http, path, session.tail.label, self.figures, self.deadline)
+            self.figures.mark("last session done")
 
     async def _post(self, session: SessionLedger, event: dict[str, Any], *, resend: bool) -> None:
         sid, event_id = session.session_id, str(event["id"])
@@ -204,20 +220,33 @@ class Workload:
     # -- deadline reporting ---------------------------------------------------------------------------------
     def unfinished(self) -> list[str]:
         """What the clients were still waiting for (for a deadline failure)."""
-        out = []
+        out: list[str] = []
+        tails: list[Followed] = []
         for w in self.workflows:
             unanswered = sorted(w.sent - w.acknowledged - w.refused_finished)
             if unanswered or len(w.sent) < self.profile.messages:
                 out.append(f"{w.workflow_id}: {len(w.acknowledged)} acknowledged, unanswered {unanswered}")
-            for key, tail in w.tails.items():
-                if tail.end is None:
-                    out.append(f"{w.workflow_id}/{key}: tail at {tail.last_position} without end")
+            tails += [tail for _, tail in w.tails]
         for s in self.sessions:
-            if s.tail is not None and s.tail.end is None:
-                out.append(
-                    f"session {s.session_id}: {len(s.acknowledged)} acknowledged, tail at "
-                    f"{s.tail.last_position} without end"
-                )
+            tails += s.tails
+            if not s.acknowledged or s.acknowledged[-1] != f"{s.session_id}.done":
+                out.append(f"session {s.session_id}: {len(s.acknowledged)} acknowledged, 'done' not yet")
+        for tail in tails:
+            if tail.end is None:
+                out.append(f"{tail.label}: tail at {tail.last_position} without end")
+        return out
+
+    async def diagnose(self) -> list[str]:
+        """The server's view, asked once directly (for a deadline failure): status and stream lengths."""
+        out = []
+        for w in self.workflows:
+            info = await self.direct.get(f"/v1/workflows/{w.workflow_id}/streams", timeout=5)
+            if info.status_code != 200:
+                out.append(f"{w.workflow_id}: {info.status_code}")
+                continue
+            body = info.json()
+            streams = ", ".join(f"{s['key']} {s['length']}{' closed' if s['closed'] else ''}" for s in body["streams"])
+            out.append(f"{w.workflow_id} {body['status']}: {streams}")
         return out
 
     # -- verification ---------------------------------------------------------------------------------------
@@ -278,8 +307,8 @@ class Workload:
         if result["output"].get("consumed") != consumed:
             f.problem(f"{wid}: result's consumed {result['output'].get('consumed')} differs from stream {consumed}")
         f.messages_checked += len(w.acknowledged)
-        self._check_tail(w.tails.get(NUMBERS_STREAM), numbers)
-        self._check_tail(w.tails.get(CONSUMED_STREAM), consumed)
+        for key, tail in w.tails:
+            self._check_tail(tail, numbers if key == NUMBERS_STREAM else consumed)
 
     async def _verify_session(self, s: SessionLedger) -> None:
         f = self.figures
@@ -299,13 +328,11 @@ class Workload:
         if not last.get("closed"):
             f.problem(f"session {s.session_id}: not closed after 'done'")
         f.session_events_checked += len(s.acknowledged)
-        self._check_tail(s.tail, events)
+        for tail in s.tails:
+            self._check_tail(tail, events)
 
-    def _check_tail(self, tail: Followed | None, snapshot: list[Any]) -> None:
+    def _check_tail(self, tail: Followed, snapshot: list[Any]) -> None:
         f = self.figures
-        if tail is None:
-            f.problem("a follower never started")
-            return
         positions = [pos for pos, _ in tail.received]
         counts = Counter(positions)
         for pos in sorted(p for p, n in counts.items() if n > 1):

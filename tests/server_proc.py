@@ -15,8 +15,8 @@ Usage in a test module::
         server.stop(graceful=False)  # SIGKILL, like a crash
 
 The server gets ``DBOS_SYSTEM_DATABASE_URL`` (the per-test database), ``COMM_PORT`` (a free port, kept across
-restarts), ``COMM_HOST=127.0.0.1``, ``COMM_DEMO_STEP_DELAY_SECONDS=0`` and ``COMM_SHUTDOWN_GRACE_SECONDS=0``; ``env`` adds or
-overrides variables.
+restarts), ``COMM_HOST=127.0.0.1``, ``COMM_DEMO_STEP_DELAY_SECONDS=0`` and ``COMM_SHUTDOWN_GRACE_SECONDS=0``;
+``env`` adds or overrides variables.
 Its output goes to ``server.log`` under ``log_dir``; failures to start include the log's tail.
 
 Also here: :class:`TcpProxy` (a real TCP relay whose connections a test can cut, to force a disconnect without

@@ -40,9 +40,7 @@ def _token(client: TestClient, workflow_id: str) -> str:
     return token
 
 
-def test_open_server_logs_a_warning_and_allows_everything(
-    database_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_open_server_logs_a_warning_and_allows_everything(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="api.auth"):
         app = create_app(make_settings(database_url))
     assert any("no API key configured" in r.message for r in caplog.records)

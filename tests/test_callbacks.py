@@ -49,8 +49,9 @@ def test_workflow_link_approves_from_a_browser_exactly_once(links_client: TestCl
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "Approve running 2 step(s) of workflow cb-approve?" in page.text
     assert 'value="approve"' in page.text and 'name="comment"' in page.text
-    assert page.headers["referrer-policy"] == "no-referrer" and "frame-ancestors 'none'" in (
-        page.headers["content-security-policy"]
+    assert (
+        page.headers["referrer-policy"] == "no-referrer"
+        and "frame-ancestors 'none'" in (page.headers["content-security-policy"])
     )
     done = browser.post(link["path"], data={"decision": "approve", "comment": "LGTM"})
     assert done.status_code == 200 and "approved" in done.text
@@ -80,10 +81,10 @@ def test_api_minted_link_is_absolute_scoped_to_its_topic_and_used_once(links_cli
     browser = _browser(links_client)
     page = browser.get(link["path"])
     assert "Ship &lt;it&gt;?" in page.text and "<it>" not in page.text
-    outcomes = []
 
     def post(_: int) -> int:
-        return browser.post(link["path"], data={"decision": "approve"}).status_code
+        status: int = browser.post(link["path"], data={"decision": "approve"}).status_code
+        return status
 
     with ThreadPoolExecutor(6) as pool:
         outcomes = list(pool.map(post, range(6)))

@@ -98,18 +98,37 @@ async def _within(awaitable: Awaitable[Any], deadline: float, workload: Workload
     try:
         await asyncio.wait_for(awaitable, timeout=max(0.1, deadline - time.monotonic()))
     except TimeoutError:
-        raise ChaosDeadline("deadline passed; still waiting for: " + "; ".join(workload.unfinished())) from None
+        try:
+            state = await asyncio.wait_for(workload.diagnose(), timeout=15)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            state = [f"(server state unavailable: {exc!r})"]
+        workload.figures.problem(f"deadline passed with {len(workload.unfinished())} clients still waiting")
+        raise ChaosDeadline(
+            "deadline passed; still waiting for: "
+            + "; ".join(workload.unfinished())
+            + "\nserver state: "
+            + "; ".join(state)
+        ) from None
 
 
 async def run_chaos(
-    proxy: TcpProxy, profile: Profile, seed: int, figures: Figures, disrupt: Callable[[], Coroutine[Any, Any, None]]
+    server_url: str,
+    proxy: TcpProxy,
+    profile: Profile,
+    seed: int,
+    figures: Figures,
+    disrupt: Callable[[], Coroutine[Any, Any, None]],
 ) -> None:
-    """Run the workload through ``proxy`` while ``disrupt`` and the connection cutter strike; then verify."""
-    started = time.monotonic()
+    """Run the workload (through ``proxy``, some followers directly) while ``disrupt`` and the cutter strike; verify."""
+    started = figures.started = time.monotonic()
     deadline = started + profile.deadline_seconds
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=proxy.url, timeout=httpx.Timeout(10.0, connect=3.0), limits=limits) as http:
-        workload = Workload(http, profile, seed, figures, deadline)
+    timeout = httpx.Timeout(10.0, connect=3.0)
+    async with (
+        httpx.AsyncClient(base_url=proxy.url, timeout=timeout, limits=limits) as http,
+        httpx.AsyncClient(base_url=server_url, timeout=timeout, limits=limits) as direct,
+    ):
+        workload = Workload(http, direct, profile, seed, figures, deadline)
         stop_cuts = asyncio.Event()
         tasks = [
             asyncio.create_task(workload.run(), name="workload"),
@@ -118,9 +137,11 @@ async def run_chaos(
         ]
         try:
             await _within(asyncio.gather(*tasks[:2]), deadline, workload)
+            figures.mark("workload and disruptions done")
             stop_cuts.set()
             await tasks[2]
             await _within(workload.verify(), deadline, workload)
+            figures.mark("verified")
         finally:
             figures.seconds = time.monotonic() - started
             for task in tasks:
@@ -168,8 +189,9 @@ async def test_kill9_of_the_server_at_random_moments_loses_and_repeats_nothing(
                 await asyncio.sleep(rng.uniform(*profile.kill_gap))  # chaos timing: a random moment
                 await asyncio.to_thread(server.restart, graceful=False)
                 figures.server_kills += 1
+                figures.mark(f"kill {figures.server_kills} ready")
 
-        await run_chaos(proxy, profile, seed, figures, kill_server)
+        await run_chaos(server.url, proxy, profile, seed, figures, kill_server)
     finally:
         if proxy is not None:
             proxy.close()
@@ -221,7 +243,7 @@ async def test_kill9_of_http_node_and_worker_loses_and_repeats_nothing(
                     await asyncio.to_thread(worker.start)  # same executor id: recovers its workflows
                     figures.worker_kills += 1
 
-        await run_chaos(proxy, profile, seed, figures, kill_nodes)
+        await run_chaos(server.url, proxy, profile, seed, figures, kill_nodes)
     finally:
         if proxy is not None:
             proxy.close()
@@ -260,14 +282,14 @@ async def test_postgres_restarts_under_live_streams_recover_by_themselves_withou
                     figures.readyz_down_observed += 1
                 else:
                     figures.problem("/readyz did not answer 503 within 30 s of Postgres going down")
-                await asyncio.sleep(rng.uniform(0.5, 2.5))  # chaos timing: how long the database stays down
+                await asyncio.sleep(rng.uniform(0.2, 1.5))  # chaos timing: how long the database stays down
                 await asyncio.to_thread(pg.start)
                 figures.pg_restarts += 1
                 if not await readyz_becomes(server.url, 200, timeout=60):
                     figures.problem("/readyz not 200 within 60 s of Postgres coming back")
                     raise ChaosDeadline("the server did not recover from a Postgres restart")
 
-        await run_chaos(proxy, profile, seed, figures, restart_postgres)
+        await run_chaos(server.url, proxy, profile, seed, figures, restart_postgres)
     finally:
         if proxy is not None:
             proxy.close()

@@ -2,7 +2,7 @@
 server with real DBOS. Every wait is Playwright's auto-waiting ``expect`` on page content; nothing sleeps.
 
 Chromium comes from the system (``apt-get install -y chromium``; ``.ci/run`` installs it): Playwright cannot
-download browsers here. Without it on PATH the module is skipped.
+download browsers here. Without it on PATH the browser tests are skipped.
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ import httpx
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from tests.live_server import LiveServer, live_server  # noqa: E402
-from tests.server_proc import TcpProxy  # noqa: E402
+from tests.live_server import live_server
+from tests.server_proc import TcpProxy
+from tests.support import app_client
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not on PATH (apt-get install -y chromium; .ci/run installs it)"
-)
 
 #: Flags for a headless browser in a container with no network beyond loopback.
 CHROMIUM_ARGS = [
@@ -46,7 +44,8 @@ API_KEY = "dashboard-test-key"
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One Chromium for the module; each test gets its own context (storage, cookies)."""
-    assert CHROMIUM is not None
+    if CHROMIUM is None:
+        pytest.skip("chromium is not on PATH (apt-get install -y chromium; .ci/run installs it)")
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -68,6 +67,22 @@ def page(browser: Browser) -> Iterator[Page]:
     finally:
         context.close()
     assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+def test_the_page_is_public_and_serves_only_its_own_files(database_url: str) -> None:
+    with app_client(database_url, api_keys=[API_KEY]) as client:
+        home = client.get("/", follow_redirects=False)
+        assert home.status_code == 307 and home.headers["location"] == "/ui/"
+        page = client.get("/ui/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert '<script type="module" src="js/app.js">' in page.text
+        script = client.get("/ui/js/app.js")
+        assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+        for outside in ("/ui/%2e%2e/ui.py", "/ui/%2e%2e/%2e%2e/server.py", "/ui/missing.js", "/ui/js"):
+            r = client.get(outside)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "route_not_found", outside
+        # The page is public; the API it calls is not.
+        assert client.get("/v1/workflows").status_code == 401
 
 
 def _start_from_form(page: Page, type_name: str, **fields: Any) -> str:
@@ -94,6 +109,14 @@ def _snapshot(base_url: str, wid: str, key: str) -> list[tuple[int, Any]]:
     r = httpx.get(f"{base_url}/v1/workflows/{wid}/streams/{key}", params={"limit": 1000}, timeout=10)
     assert r.status_code == 200, r.text
     return [(v["offset"], v["value"]) for v in r.json()["values"]]
+
+
+def _counter_request(page: Page, request_id: str, op: str = "add") -> None:
+    """Send one request to a ``counter`` workflow from the page's message form (it appends to stream 'history')."""
+    page.locator("#msg-body").fill(json.dumps({"request_id": request_id, "payload": {"op": op, "amount": 1}}))
+    page.locator("#btn-send").click()
+    expect(page.locator("#msg-outcome")).to_contain_text("delivered")
+    page.locator("#msg-outcome").evaluate("el => { el.textContent = '' }")  # the next send shows afresh
 
 
 def test_start_stream_and_approve_from_the_page(database_url: str, page: Page) -> None:
@@ -155,27 +178,21 @@ def test_stream_tail_resumes_after_the_connection_is_cut(database_url: str, page
         expect(page.locator("#msg-topic")).to_have_value("requests")
         tail = page.locator('.stream[data-stream-key="history"]')
 
-        def add(request_id: str, op: str = "add") -> None:
-            page.locator("#msg-body").fill(json.dumps({"request_id": request_id, "payload": {"op": op, "amount": 1}}))
-            page.locator("#btn-send").click()
-            expect(page.locator("#msg-outcome")).to_contain_text("delivered")
-            page.locator("#msg-outcome").evaluate("el => { el.textContent = '' }")  # next send shows afresh
-
         for i in range(3):
-            add(f"r{i}")
+            _counter_request(page, f"r{i}")
         expect(tail.locator('li[data-offset="2"]')).to_be_visible()
         expect(tail.locator(".tail-state")).to_have_attribute("data-state", "live")
 
         proxy.drop_connections()
         expect(tail.locator(".tail-state")).to_have_attribute("data-state", "reconnecting")
         # Written while the tail is down: the reconnect (EventSource resends Last-Event-ID) must bring them.
-        add("r3")
-        add("r4")
+        _counter_request(page, "r3")
+        _counter_request(page, "r4")
         expect(tail.locator('li[data-offset="4"]')).to_be_visible()
         expect(tail.locator(".tail-state")).to_have_attribute("data-state", "live")
-        expect(tail.locator(".tail-state")).to_contain_text("reconnected 1×")
+        expect(tail.locator(".tail-state")).to_have_attribute("data-reconnects", "1")
 
-        add("r5", op="stop")
+        _counter_request(page, "r5", op="stop")
         expect(tail.locator(".tail-state")).to_have_attribute("data-state", "ended")
         expect(page.locator("#wf-status")).to_have_text("SUCCESS")
         items = _stream_items(page, "history")
@@ -245,3 +262,56 @@ def test_schedules_view_pauses_resumes_and_triggers(database_url: str, page: Pag
         link.click()
         expect(page.locator(".wf-title")).to_have_text(run_id)
         expect(page.locator("#wf-status")).to_have_text("SUCCESS")
+
+
+def test_a_refused_reconnect_is_rebuilt_with_a_fresh_token_from_the_next_offset(database_url: str, page: Page) -> None:
+    # When the browser's own reconnect is refused (here: the read token in its URL answered 401, as an expired
+    # one would), EventSource gives up for good. The page must mint a new token and open a new EventSource at
+    # offset=<last+1> itself: still no gap and no duplicate.
+    with (
+        live_server(database_url, api_keys=[API_KEY]) as server,
+        TcpProxy(urlsplit(server.url).port or 0) as proxy,
+    ):
+        page.goto(proxy.url + "/ui/")
+        page.evaluate(f"sessionStorage.setItem('dbos-comm.api-key', {json.dumps(API_KEY)})")
+        page.reload()
+        wid = _start_from_form(page, "counter")
+        page.locator("#msg-panel summary").click()
+        tail = page.locator('.stream[data-stream-key="history"]')
+        for i in range(3):
+            _counter_request(page, f"r{i}")
+        expect(tail.locator('li[data-offset="2"]')).to_be_visible()
+
+        refused: list[str] = []
+        tail_urls: list[str] = []
+
+        def refuse_first_resume(route: Route) -> None:
+            tail_urls.append(route.request.url)
+            # The first request after the cut is the browser's own reconnect (same URL, offset=0; Chromium adds
+            # Last-Event-ID below what Playwright sees). Refuse it; let everything else through.
+            if not refused:
+                refused.append(route.request.url)
+                body = {"error": {"code": "token_expired", "message": "read token expired", "details": {}}}
+                route.fulfill(status=401, content_type="application/json", body=json.dumps(body))
+            else:
+                route.continue_()
+
+        page.route(re.compile(r"/streams/history/live"), refuse_first_resume)
+        mints: list[str] = []
+        page.on("request", lambda r: mints.append(r.url) if r.url.endswith("/read-token") else None)
+        proxy.drop_connections()
+        _counter_request(page, "r3")
+        _counter_request(page, "r4")
+        expect(tail.locator('li[data-offset="4"]')).to_be_visible()
+        expect(tail.locator(".tail-state")).to_have_attribute("data-reconnects", "1")
+        assert len(refused) == 1 and "offset=0" in refused[0], refused
+        assert "offset=3" in tail_urls[-1] and "access_token=" in tail_urls[-1], tail_urls
+        assert len(mints) >= 1, "the rebuilt tail asked for a fresh read token"
+
+        _counter_request(page, "r5", op="stop")
+        expect(tail.locator(".tail-state")).to_have_attribute("data-state", "ended")
+        items = _stream_items(page, "history")
+        assert [o for o, _ in items] == list(range(6)), "a gap or a duplicate after the rebuilt tail"
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        snapshot = httpx.get(f"{server.url}/v1/workflows/{wid}/streams/history", headers=headers, timeout=10)
+        assert items == [(v["offset"], v["value"]) for v in snapshot.json()["values"]]

@@ -17,7 +17,7 @@ from httpx_sse import ServerSentEvent, connect_sse
 from tests.live_server import LiveServer, live_server
 
 LONG = {"min_sleep": 60, "max_sleep": 60}  # the workflow sleeps until stopped
-SHORT = {"min_sleep": 0.001, "max_sleep": 0.01}
+SHORT = {"min_sleep": 0.01, "max_sleep": 0.02}
 
 
 @pytest.fixture
@@ -125,8 +125,9 @@ def test_stop_interrupts_a_long_sleep_and_state_is_readable_throughout(http: htt
     final = http.get("/workflow/monty-long/state").json()
     assert final["workflow_status"] == "SUCCESS" and final["status"] == "stopped" and final["stopped"]
     assert final["result"] == result and final["elapsed"] == result["elapsed"]
-    finished = http.post("/workflow/monty-long/signal/stop")
-    assert finished.status_code == 409 and finished.json()["error"]["code"] == "workflow_finished"
+    # A retried stop keeps its answer after the workflow has finished (the send is idempotent) ...
+    again = http.post("/workflow/monty-long/signal/stop")
+    assert again.status_code == 202 and again.json()["outcome"] == "duplicate"
 
 
 def test_stop_and_state_errors(http: httpx.Client) -> None:
@@ -137,7 +138,7 @@ def test_stop_and_state_errors(http: httpx.Client) -> None:
     wrong = http.get("/workflow/not-monty/state")
     assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "workflow_id_conflict"
     assert http.post("/monty/stream", json={"workflow_id": "not-monty"}).status_code == 409
-    assert http.post("/monty/stream", json={"min_sleep": -1}).status_code == 422
+    assert http.post("/monty/stream", json={"min_sleep": 0}).status_code == 422, "a zero sleep would be a hot loop"
     assert http.post("/monty/stream", json={"min_sleep": 9, "max_sleep": 2}).status_code == 422
     assert http.post("/monty/stream", json={"surprise": 1}).status_code == 422
     # A second stop before the workflow has finished is acknowledged as a duplicate, not queued again.
@@ -198,6 +199,9 @@ def test_a_replay_repeats_the_recorded_random_choices(http: httpx.Client) -> Non
         events = source.iter_sse()
         original = _read_until(events, _is_final)[-1][1]["result"]
     assert original["reason"] == "max_iterations" and original["final_status"] == "completed"
+    # A workflow that finished by itself (never stopped) cannot receive a stop.
+    late = http.post("/workflow/monty-replay/signal/stop")
+    assert late.status_code == 409 and late.json()["error"]["code"] == "workflow_finished"
     assert len(original["quotes"]) == 3
     # Fork from the final clock step: every earlier step (sleep draws, quote draws) is replayed from the record.
     steps = http.get("/v1/workflows/monty-replay/steps").json()["steps"]

@@ -79,8 +79,9 @@ def test_standard_webhooks_reference_vector_verifies() -> None:
         "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
     }
     assert verifier.verify("standard", headers, body) == "msg_p5jXN8AQM9LWM0D4loKWxJek"
-    assert sign_standard(settings.webhook_secrets_standard[0], headers["webhook-id"], 1614265330, body) == (
-        headers["webhook-signature"]
+    assert (
+        sign_standard(settings.webhook_secrets_standard[0], headers["webhook-id"], 1614265330, body)
+        == (headers["webhook-signature"])
     )
     with pytest.raises(WebhookSignatureInvalid):
         verifier.verify("standard", headers, b'{"test": 2432232315}')

@@ -29,6 +29,9 @@ TYPE_NAME = "monty_python"
 STATE_EVENT = "state"
 #: Topic of the stop message (any payload).
 STOP_TOPIC = "stop"
+#: Bounds of the sleep range, in seconds.
+MIN_SLEEP = 0.01
+MAX_SLEEP = 86_400.0
 
 QUOTES: tuple[str, ...] = (
     "Nobody expects the Spanish Inquisition!",
@@ -59,8 +62,9 @@ QUOTES: tuple[str, ...] = (
 class MontyInput(BaseModel):
     """Input of the ``monty_python`` workflow."""
 
-    min_sleep_seconds: float = Field(5.0, ge=0.0, le=86_400.0, description="Shortest sleep per iteration.")
-    max_sleep_seconds: float = Field(30.0, ge=0.0, le=86_400.0, description="Longest sleep per iteration.")
+    # The 10 ms floor bounds an unstopped workflow to ~100 iterations/s: a zero sleep would be a hot loop of writes.
+    min_sleep_seconds: float = Field(5.0, ge=MIN_SLEEP, le=MAX_SLEEP, description="Shortest sleep per iteration.")
+    max_sleep_seconds: float = Field(30.0, ge=MIN_SLEEP, le=MAX_SLEEP, description="Longest sleep per iteration.")
     max_iterations: int | None = Field(
         None, ge=1, le=1_000_000, description="Finish by itself after this many quotes. Unset: run until stopped."
     )

@@ -13,6 +13,13 @@ export class ApiError extends Error {
   }
 }
 
+/** "code: message (field: problem; ...)" for a toast. */
+export function describeError(err) {
+  const errors = err.details && Array.isArray(err.details.errors) ? err.details.errors : [];
+  const fields = errors.slice(0, 3).map((e) => `${(e.loc || []).join('.')}: ${e.msg}`).join('; ');
+  return `${err.code || 'error'}: ${err.message}${fields ? ` (${fields})` : ''}`;
+}
+
 export function apiKey() {
   return sessionStorage.getItem(KEY_STORAGE) || '';
 }

@@ -43,11 +43,11 @@ export function prettyJson(value) {
   return value === undefined ? '' : JSON.stringify(value, null, 2);
 }
 
-/** "2025-01-02 03:04:05" in local time, or '' for null. */
-export function formatTime(iso) {
-  if (!iso) return '';
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return String(iso);
+/** "2025-01-02 03:04:05" in local time from an ISO string or Unix seconds, or '' for null. */
+export function formatTime(when) {
+  if (when === null || when === undefined || when === '') return '';
+  const date = new Date(typeof when === 'number' ? when * 1000 : when);
+  if (Number.isNaN(date.getTime())) return String(when);
   const pad = (n) => String(n).padStart(2, '0');
   return (
     `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +

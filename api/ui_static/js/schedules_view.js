@@ -1,6 +1,6 @@
 // Schedules view: every schedule with its status, pause / resume / trigger buttons, and a small create form.
 
-import { get, post, request } from './api.js';
+import { describeError, get, post, request } from './api.js';
 import { Poller, field, fill, formatTime, h, toast } from './dom.js';
 import { workflowTypes } from './workflows_view.js';
 
@@ -48,7 +48,7 @@ async function createForm(onCreated) {
       toast(`created ${body.name}`);
       onCreated();
     } catch (err) {
-      toast(`create failed: ${err.code || 'input'}: ${err.message}`, 'error');
+      toast(`create failed: ${describeError(err)}`, 'error');
     }
   });
   return h('details', { class: 'panel', id: 'schedule-create' }, h('summary', {}, h('h3', {}, 'Create a schedule')), form);
@@ -85,7 +85,7 @@ export async function mountSchedules(root) {
       toast(`${action} ${name}: done`);
       poller.kick();
     } catch (err) {
-      toast(`${action} failed: ${err.code}: ${err.message}`, 'error');
+      toast(`${action} failed: ${describeError(err)}`, 'error');
     }
   };
   fill(root,

@@ -62,10 +62,8 @@ function control(name, schema, required) {
 function hint(schema) {
   const parts = [];
   if (schema.description) parts.push(schema.description);
-  if (schema.minimum !== undefined || schema.maximum !== undefined) {
-    parts.push(`range ${schema.minimum ?? '−∞'}…${schema.maximum ?? '∞'}`);
-  }
-  if (schema.exclusiveMinimum !== undefined) parts.push(`> ${schema.exclusiveMinimum}`);
+  const low = schema.minimum ?? (schema.exclusiveMinimum !== undefined ? `>${schema.exclusiveMinimum}` : undefined);
+  if (low !== undefined || schema.maximum !== undefined) parts.push(`range ${low ?? '−∞'}…${schema.maximum ?? '∞'}`);
   // Not an HTML pattern attribute: browsers compile it with the v flag, where these classes are invalid.
   if (schema.pattern) parts.push(`pattern ${schema.pattern}`);
   return parts.join(' · ');

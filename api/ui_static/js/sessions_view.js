@@ -2,7 +2,7 @@
 // (/v1/sessions/{id}/live) and posts events to it. With an API key the tail runs over fetch (EventSource
 // cannot send the Authorization header and read tokens are per workflow, not per session).
 
-import { apiKey, post } from './api.js';
+import { apiKey, describeError, post } from './api.js';
 import { field, fill, formatTime, h, json, toast } from './dom.js';
 import { FetchEventSource } from './fetch_source.js';
 import { LiveTail, describeTail } from './live.js';
@@ -60,7 +60,7 @@ function tailPanel(sessionId) {
       const ack = await post(sessionPath(sessionId, '/events'), body);
       toast(`event ${ack.outcome}`);
     } catch (err) {
-      toast(`post failed: ${err.code}: ${err.message}`, 'error');
+      toast(`post failed: ${describeError(err)}`, 'error');
     }
   });
 

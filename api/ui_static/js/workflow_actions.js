@@ -1,7 +1,7 @@
 // The workflow view's controls: approve / reject a waiting approval, send a message (topic + JSON),
 // cancel, resume, fork from a step. Each calls one endpoint and reports the answer.
 
-import { post, workflowPath } from './api.js';
+import { describeError, post, workflowPath } from './api.js';
 import { TERMINAL, field, h, toast } from './dom.js';
 
 const WAITING_FOR_APPROVAL = 'waiting_for_approval';
@@ -24,14 +24,15 @@ export function workflowActions(workflowId, { onChange, onResumed }) {
     try {
       await fn();
     } catch (err) {
-      toast(`${label} failed: ${err.code}: ${err.message}`, 'error');
+      toast(`${label} failed: ${describeError(err)}`, 'error');
     }
   };
 
   // -- approval -------------------------------------------------------------------------------------------
-  const approvalMessage = h('input', { id: 'approval-message', type: 'text', value: 'Approved from the dashboard' });
+  const approvalMessage = h('input', { id: 'approval-message', type: 'text', placeholder: 'Optional note or reason' });
   const decide = (approved) => run(approved ? 'approve' : 'reject', async () => {
-    const body = { topic: approvalTopic(info), message: { approved, message: approvalMessage.value } };
+    const text = approvalMessage.value.trim() || `${approved ? 'Approved' : 'Rejected'} from the dashboard`;
+    const body = { topic: approvalTopic(info), message: { approved, message: text } };
     const answer = await post(workflowPath(workflowId, '/messages'), body);
     approvalOutcome.textContent = `${approved ? 'approval' : 'rejection'} ${answer.outcome}`;
     onChange();

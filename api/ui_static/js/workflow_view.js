@@ -112,22 +112,6 @@ export async function mountWorkflow(root, workflowId, remount) {
     actions.update(info, events);
   }
 
-  // -- live events ----------------------------------------------------------------------------------------
-  const eventTail = new LiveTail({
-    itemEvent: 'event',
-    open: async (lastId, fresh) => new EventSource(
-      await liveUrl(workflowId, '/events/live', lastId === null ? {} : { after_version: lastId }, fresh)),
-    onItem: (version, data) => {
-      events[data.key] = { value: data.value, version };
-      renderEvents();
-    },
-    onEnd: () => poller.kick(), // the workflow finished: read its final status and result now
-    onState: (state, tail) => {
-      eventsState.dataset.state = state;
-      eventsState.textContent = describeTail(tail);
-    },
-  }).start();
-
   // -- periodic reads: status, stream list, steps ---------------------------------------------------------
   async function refresh() {
     const [nextInfo, streamList, steps] = await Promise.all([
@@ -157,6 +141,23 @@ export async function mountWorkflow(root, workflowId, remount) {
   }
   let finalRead = false;
   const poller = new Poller(REFRESH_MS, refresh).start();
+
+  // -- live events ----------------------------------------------------------------------------------------
+  const eventTail = new LiveTail({
+    itemEvent: 'event',
+    open: async (lastId, fresh) => new EventSource(
+      await liveUrl(workflowId, '/events/live', lastId === null ? {} : { after_version: lastId }, fresh)),
+    onItem: (version, data) => {
+      events[data.key] = { value: data.value, version };
+      renderEvents();
+    },
+    onEnd: () => poller.kick(), // the workflow finished: read its final status and result now
+    onState: (state, tail) => {
+      eventsState.dataset.state = state;
+      eventsState.textContent = describeTail(tail);
+    },
+  }).start();
+
   renderInfo();
 
   return () => {

@@ -1,7 +1,7 @@
 // Workflows view: a start form generated from each type's input schema, and the workflow list, refreshed
 // every second (one cheap list query, whatever the number of rows) with status and type filters kept in the URL.
 
-import { get, post, query } from './api.js';
+import { describeError, get, post, query } from './api.js';
 import { Poller, field, fill, formatTime, h, statusBadge, toast } from './dom.js';
 import { formInput, schemaFields } from './schema_form.js';
 
@@ -57,10 +57,12 @@ function startPanel(types) {
       toast(`started ${info.workflow_id}`);
       location.hash = `#/workflows/${encodeURIComponent(info.workflow_id)}`;
     } catch (err) {
-      toast(`start failed: ${err.code}: ${err.message}`, 'error');
+      toast(`start failed: ${describeError(err)}`, 'error');
     }
   });
-  return h('details', { class: 'panel', id: 'start-panel', open: true },
+  // Open on wide screens; on a phone the list comes first and the form is one tap away.
+  const wide = !window.matchMedia('(max-width: 700px)').matches;
+  return h('details', { class: 'panel', id: 'start-panel', open: wide },
     h('summary', {}, h('h2', {}, 'Start a workflow')), form);
 }
 
