@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     log.info(
-        "serving on http://%s:%d (docs at /docs), database %s",
+        "serving on http://%s:%d (dashboard at /ui/, API docs at /docs), database %s",
         settings.host,
         settings.port,
         mask_url(settings.resolved_database_url()),

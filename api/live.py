@@ -50,6 +50,9 @@ def resume_position(last_event_id: str | None, default: int) -> int:
     return last + 1
 
 
+RECONNECT_MS = 1000
+
+
 def json_text(value: Any) -> str:
     """Compact JSON for a ``data:`` line."""
     return json.dumps(value, separators=(",", ":"), default=str)
@@ -62,11 +65,15 @@ def frames_of(
     async def gen() -> AsyncIterator[ServerSentEvent]:
         # A comment first, so clients see the subscription is open before any value exists.
         yield ServerSentEvent(comment="connected")
+        # Browsers wait 3 s before reconnecting unless told otherwise. The hint rides on the first real frame:
+        # a block holding only "retry:" is dispatched as an empty message by some clients.
+        retry: int | None = RECONNECT_MS
         async for out in items:
             if isinstance(out, Item):
                 if keys is not None and out.value.get("key") not in keys:
                     continue
-                yield ServerSentEvent(json_text(out.value), event=value_event, id=str(out.position))
+                yield ServerSentEvent(json_text(out.value), event=value_event, id=str(out.position), retry=retry)
+                retry = None
             elif out.reason == "overflow":
                 yield ServerSentEvent(json_text({"next_offset": out.next_offset}), event="overflow")
             elif out.reason == "shutdown":

@@ -125,8 +125,13 @@ def step_frame(workflow_id: str, record: Any) -> dict[str, Any] | None:
     if not isinstance(record, dict) or record.get("status") not in ("Running", "Completed", "Failed"):
         return None
     step, status = str(record.get("step")), record["status"]
-    frame = {"origin": "temporal", "message": f"{step}: {status}", "status": status, "step": step}
-    frame["workflow_id"] = workflow_id
+    frame = {
+        "origin": "temporal",
+        "message": f"{step}: {status}",
+        "status": status,
+        "step": step,
+        "workflow_id": workflow_id,
+    }
     if "error" in record:
         frame["error"] = record["error"]
     return frame
@@ -244,8 +249,12 @@ class SeedSocket:
         outcome = await self.core.workflows.result(workflow_id, self.settings.max_wait_seconds)
         while not outcome.done:
             outcome = await self.core.workflows.result(workflow_id, self.settings.max_wait_seconds)
-        frame: dict[str, Any] = {"origin": "temporal", "workflow_id": workflow_id, "final": True}
-        frame["workflow_status"] = outcome.status
+        frame: dict[str, Any] = {
+            "origin": "temporal",
+            "workflow_id": workflow_id,
+            "final": True,
+            "workflow_status": outcome.status,
+        }
         if outcome.status == "SUCCESS":
             return {**frame, "message": outcome.output, "status": "Done"}
         error = outcome.error or outcome.status.lower()

@@ -36,34 +36,36 @@ def listen_queues(settings: Settings, *, worker: bool) -> list[str] | None:
     return None
 
 
-def _register(settings: Settings) -> None:
+def _register(settings: Settings, executes: bool) -> None:
     assert settings.work_queue
     DBOS.register_queue(
         settings.work_queue,
         worker_concurrency=settings.worker_concurrency,
         global_concurrency=settings.global_concurrency,
         polling_interval_sec=settings.queue_polling_interval_sec,
-        # Every process of one deployment carries the same settings; the latest start wins, so a changed limit
-        # takes effect on the next rollout without a manual migration.
-        on_conflict="always_update",
+        # The queue's limits live in the database and apply to every process. Processes that execute the queue
+        # own them (the latest start wins, so a changed limit takes effect on the next rollout); an HTTP node
+        # that only enqueues creates the queue if it is missing but never overwrites the workers' limits.
+        on_conflict="always_update" if executes else "never_update",
     )
 
 
-def register_work_queue(settings: Settings) -> None:
-    """Register (or update) the work queue with its limits; no-op without a work queue. Needs a launched DBOS.
+def register_work_queue(settings: Settings, *, worker: bool) -> None:
+    """Register the work queue with its limits; no-op without a work queue. Needs a launched DBOS.
 
     ``DBOS.register_queue`` refuses to run on a thread with a running event loop (the server's lifespan), so it
     then runs on a short-lived helper thread; either way this returns once the queue is stored.
     """
     if not settings.work_queue:
         return
+    executes = worker or settings.execute_queue_in_http
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        _register(settings)
+        _register(settings, executes)
     else:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="register-queue") as pool:
-            pool.submit(_register, settings).result()
+            pool.submit(_register, settings, executes).result()
     log.info(
         "work queue %r: worker_concurrency=%s global_concurrency=%s",
         settings.work_queue,

@@ -48,7 +48,7 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
     if listen is not None:
         DBOS.listen_queues(listen)
     DBOS.launch()
-    queues.register_work_queue(settings)
+    queues.register_work_queue(settings, worker=worker)
     log.info(
         "DBOS launched on %s as executor %r",
         mask_url(settings.resolved_database_url()),

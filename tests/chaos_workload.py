@@ -5,9 +5,10 @@ Workload (all concurrent, all through retrying clients from ``tests/chaos_suppor
 - ``profile.workflows`` runs of the ``chaos`` workflow (``workflows/chaos_workflow.py``), each writing
   ``values`` numbered values to stream ``numbers`` and consuming ``messages`` numbered messages, which a sender
   posts one by one with idempotency keys (sometimes repeating an acknowledged one on purpose);
-- two SSE followers per workflow (streams ``numbers`` and ``consumed``), resuming with ``Last-Event-ID``;
-- ``profile.sessions`` durable sessions, each receiving ``session_events`` events with ids, then ``done``,
-  with one SSE follower each.
+- SSE followers of streams ``numbers`` and ``consumed`` of every workflow and of every session, resuming with
+  ``Last-Event-ID``: for each, one through the cutting proxy and one connected to the server directly (cut only
+  when the server process dies, so it stays connected through database restarts);
+- ``profile.sessions`` durable sessions, each receiving ``session_events`` events with ids, then ``done``.
 
 Invariants checked once everything has settled:
 
