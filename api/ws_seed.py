@@ -37,7 +37,9 @@ from communication.core import Core
 from communication.errors import (
     CommError,
     MalformedJSON,
+    OriginNotAllowed,
     PayloadTooLarge,
+    TooManyWorkflows,
     Unauthorized,
     ValidationFailed,
     WorkflowIdConflict,
@@ -68,20 +70,6 @@ CLOSE_CODES: dict[str, int] = {
 
 # The two errors below only exist on this socket (they are close reasons, not HTTP answers), so they live here
 # rather than in communication.errors; their codes are listed in QUICK_REFERENCE.md with the close codes.
-class OriginNotAllowed(CommError):
-    """The WebSocket handshake's ``Origin`` is not in ``cors_origins``."""
-
-    code = "origin_not_allowed"
-    status = 403
-
-
-class TooManyWorkflows(CommError):
-    """The socket already follows :data:`MAX_ACTIVE_WORKFLOWS` running workflows."""
-
-    code = "too_many_workflows"
-    status = 429
-
-
 _CLOSE_BY_ERROR: dict[type, int] = {
     MalformedJSON: CLOSE_CODES["unsupported_data"],
     PayloadTooLarge: CLOSE_CODES["too_large"],

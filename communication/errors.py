@@ -22,6 +22,8 @@ Hierarchy::
     │   ├── WorkflowIdConflict       409 workflow_id_conflict
     │   ├── WorkflowFinished         409 workflow_finished
     │   └── LinkUsed                 409 link_used
+    ├── OriginNotAllowed             403 origin_not_allowed      (seed WebSocket)
+    ├── TooManyWorkflows             429 too_many_workflows      (seed WebSocket)
     ├── ServiceUnavailable           503 not_ready
     ├── Unauthorized                 401 unauthorized            (security, issue 5)
     │   ├── TokenInvalid             401 token_invalid
@@ -280,4 +282,18 @@ class SessionClosed(Conflict):
 
     code = "session_closed"
     status = 409
+
+
+class OriginNotAllowed(CommError):
+    """A WebSocket handshake's ``Origin`` is not in ``cors_origins``."""
+
+    code = "origin_not_allowed"
+    status = 403
+
+
+class TooManyWorkflows(CommError):
+    """A seed WebSocket already follows its maximum number of running workflows."""
+
+    code = "too_many_workflows"
+    status = 429
 

@@ -231,7 +231,7 @@ async def test_kill9_of_http_node_and_worker_loses_and_repeats_nothing(
         rng = task_rng(seed, "kills")
 
         async def kill_nodes() -> None:
-            for _ in range(profile.kills):
+            for n in range(1, profile.kills + 1):
                 await asyncio.sleep(rng.uniform(*profile.kill_gap))  # chaos timing: a random moment
                 target = rng.choice(("server", "worker", "both"))
                 if target in ("worker", "both"):
@@ -242,6 +242,7 @@ async def test_kill9_of_http_node_and_worker_loses_and_repeats_nothing(
                 if target in ("worker", "both"):
                     await asyncio.to_thread(worker.start)  # same executor id: recovers its workflows
                     figures.worker_kills += 1
+                figures.mark(f"kill {n} ({target}) ready")
 
         await run_chaos(server.url, proxy, profile, seed, figures, kill_nodes)
     finally:
@@ -285,6 +286,7 @@ async def test_postgres_restarts_under_live_streams_recover_by_themselves_withou
                 await asyncio.sleep(rng.uniform(0.2, 1.5))  # chaos timing: how long the database stays down
                 await asyncio.to_thread(pg.start)
                 figures.pg_restarts += 1
+                figures.mark(f"postgres restart {figures.pg_restarts} up")
                 if not await readyz_becomes(server.url, 200, timeout=60):
                     figures.problem("/readyz not 200 within 60 s of Postgres coming back")
                     raise ChaosDeadline("the server did not recover from a Postgres restart")
