@@ -18,8 +18,10 @@ from tests.server_proc import ServerProcess
 @pytest.fixture
 def http(database_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
     env = {"COMM_DEMO_STEP_DELAY_SECONDS": "0.02"}
-    with ServerProcess(database_url, log_dir=tmp_path, env=env) as server, \
-            httpx.Client(base_url=server.url, timeout=60) as client:
+    with (
+        ServerProcess(database_url, log_dir=tmp_path, env=env) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
         yield client
 
 
@@ -78,7 +80,7 @@ def test_seed_streaming_workflow_read_without_blocking(http: httpx.Client) -> No
     full = _ok(http.get("/workflow-stream/wf-stream-1"))
     assert full["total_messages"] == 12 and full["closed"] is True
     assert [v["type"] for v in full["stream_values"]] == ["start"] + ["progress", "result"] * 5 + ["complete"]
-    assert full["stream_values"][:len(early["stream_values"])] == early["stream_values"]
+    assert full["stream_values"][: len(early["stream_values"])] == early["stream_values"]
 
 
 def test_health_endpoints(http: httpx.Client) -> None:
@@ -90,8 +92,9 @@ def test_health_endpoints(http: httpx.Client) -> None:
 
 
 def test_v1_workflow_lifecycle(http: httpx.Client) -> None:
-    created = _ok(http.post("/v1/workflows", json={"type": "messaging", "input": {"n_steps": 2},
-                                                   "workflow_id": "v1-a"}), 201)
+    created = _ok(
+        http.post("/v1/workflows", json={"type": "messaging", "input": {"n_steps": 2}, "workflow_id": "v1-a"}), 201
+    )
     assert created["status"] in ("PENDING", "ENQUEUED")
     _ok(http.post("/v1/workflows", json={"type": "messaging", "input": {}, "workflow_id": "v1-a"}), 200)
     first = _ok(http.get("/v1/workflows/v1-a/events/status", params={"timeout": 10}))
@@ -99,11 +102,23 @@ def test_v1_workflow_lifecycle(http: httpx.Client) -> None:
     assert _ok(http.get("/v1/workflows/v1-a/result", params={"timeout": 0}), 202)["done"] is False
     _ok(http.post("/v1/workflows/v1-a/cancel"))
     _ok(http.post("/v1/workflows/v1-a/resume"))
-    sent = _ok(http.post("/v1/workflows/v1-a/messages", json={"message": {"approved": True, "message": "ok"}},
-                         headers={"Idempotency-Key": "approve-1"}), 202)
+    sent = _ok(
+        http.post(
+            "/v1/workflows/v1-a/messages",
+            json={"message": {"approved": True, "message": "ok"}},
+            headers={"Idempotency-Key": "approve-1"},
+        ),
+        202,
+    )
     assert sent["outcome"] == "delivered"
-    dup = _ok(http.post("/v1/workflows/v1-a/messages", json={"message": {"approved": False}},
-                        headers={"Idempotency-Key": "approve-1"}), 202)
+    dup = _ok(
+        http.post(
+            "/v1/workflows/v1-a/messages",
+            json={"message": {"approved": False}},
+            headers={"Idempotency-Key": "approve-1"},
+        ),
+        202,
+    )
     assert dup["outcome"] == "duplicate"
     newer = _ok(http.get("/v1/workflows/v1-a/events/status", params={"after_version": first["version"]}))
     assert newer["version"] > first["version"]
@@ -135,10 +150,12 @@ def test_errors_use_one_envelope_over_http(http: httpx.Client) -> None:
         (http.get("/v1/workflows/ghost"), 404, "workflow_not_found"),
         (http.get("/v1/workflows/bad%20id"), 422, "validation_error"),
         (http.post("/v1/workflows", json={"type": "nope"}), 422, "unknown_workflow_type"),
-        (http.post("/v1/workflows", content=b"{", headers={"content-type": "application/json"}), 400,
-         "malformed_json"),
-        (http.post("/v1/workflows", content=b"x" * 2_000_000, headers={"content-type": "application/json"}), 413,
-         "payload_too_large"),
+        (http.post("/v1/workflows", content=b"{", headers={"content-type": "application/json"}), 400, "malformed_json"),
+        (
+            http.post("/v1/workflows", content=b"x" * 2_000_000, headers={"content-type": "application/json"}),
+            413,
+            "payload_too_large",
+        ),
         (http.get("/nowhere"), 404, "route_not_found"),
     ]
     for response, status, code in cases:

@@ -62,6 +62,7 @@ def frames_of(
     items: AsyncIterator[Item | End], value_event: str, keys: frozenset[str] | None = None
 ) -> AsyncIterator[ServerSentEvent]:
     """SSE frames for hub items: ``id`` = position, ``event`` = ``value_event``; then ``end`` / ``overflow``."""
+
     async def gen() -> AsyncIterator[ServerSentEvent]:
         # A comment first, so clients see the subscription is open before any value exists.
         yield ServerSentEvent(comment="connected")

@@ -44,17 +44,25 @@ class PostAck(BaseModel):
     outcome: str = Field(description="'delivered' or 'duplicate'.")
 
 
-@router.post("/v1/sessions/{session_id}/events", status_code=202, summary="Post an event to a session",
-             responses=error_responses(400, 409, 413))
-async def post_event(session_id: SessionId, body: SessionEventIn, core: CoreDep,
-                     idempotency_key: IdempotencyHeader = None) -> PostAck:
+@router.post(
+    "/v1/sessions/{session_id}/events",
+    status_code=202,
+    summary="Post an event to a session",
+    responses=error_responses(400, 409, 413),
+)
+async def post_event(
+    session_id: SessionId, body: SessionEventIn, core: CoreDep, idempotency_key: IdempotencyHeader = None
+) -> PostAck:
     """Acknowledged once stored. Creates the session on first post."""
     ack = await core.sessions.post(session_id, body.type, body.data, body.id or idempotency_key)
     return PostAck(**ack)
 
 
-@router.get("/v1/sessions/{session_id}/events", summary="Read a session's events from an offset (never blocks)",
-            responses=error_responses(404))
+@router.get(
+    "/v1/sessions/{session_id}/events",
+    summary="Read a session's events from an offset (never blocks)",
+    responses=error_responses(404),
+)
 async def read_events(
     session_id: SessionId,
     core: CoreDep,
@@ -65,8 +73,12 @@ async def read_events(
     return await core.sessions.snapshot(session_id, offset, limit)
 
 
-@router.get("/v1/sessions/{session_id}/live", summary="Tail a session live (SSE), resumable by offset",
-            response_class=EventSourceResponse, responses={**SSE_RESPONSE, **error_responses(404)})
+@router.get(
+    "/v1/sessions/{session_id}/live",
+    summary="Tail a session live (SSE), resumable by offset",
+    response_class=EventSourceResponse,
+    responses={**SSE_RESPONSE, **error_responses(404)},
+)
 async def tail(
     request: Request,
     session_id: SessionId,
@@ -82,8 +94,12 @@ async def tail(
 
 
 # -- seed paths -----------------------------------------------------------------------------------------------
-@router.post("/events/{session_id}", status_code=202, summary="Post an event (seed callback receiver)",
-             responses=error_responses(400, 409, 413))
+@router.post(
+    "/events/{session_id}",
+    status_code=202,
+    summary="Post an event (seed callback receiver)",
+    responses=error_responses(400, 409, 413),
+)
 async def seed_post(
     session_id: SessionId,
     core: CoreDep,
@@ -101,8 +117,12 @@ async def seed_post(
     return PostAck(**ack)
 
 
-@router.get("/stream/{session_id}", summary="Tail a session as SSE (seed callback receiver)",
-            response_class=EventSourceResponse, responses={**SSE_RESPONSE, **error_responses(404)})
+@router.get(
+    "/stream/{session_id}",
+    summary="Tail a session as SSE (seed callback receiver)",
+    response_class=EventSourceResponse,
+    responses={**SSE_RESPONSE, **error_responses(404)},
+)
 async def seed_stream(
     request: Request, session_id: SessionId, core: CoreDep, settings: SettingsDep, last_event_id: LastEventId = None
 ) -> EventSourceResponse:
@@ -114,8 +134,9 @@ async def seed_stream(
         yield ServerSentEvent(comment="connected")
         async for out in items:
             if isinstance(out, Item):
-                yield ServerSentEvent(json_text(out.value), event=str(out.value.get("type", "message")),
-                                      id=str(out.position))
+                yield ServerSentEvent(
+                    json_text(out.value), event=str(out.value.get("type", "message")), id=str(out.position)
+                )
             elif isinstance(out, End) and out.reason == "overflow":
                 yield ServerSentEvent(json_text({"next_offset": out.next_offset}), event="overflow")
             # closed/finished: the closing event was the last frame; shutdown: the client reconnects

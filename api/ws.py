@@ -13,7 +13,8 @@ Server → client frames have ``type``: ``hello``, ``value`` (sub, offset, value
 version), ``status`` (sub, status), ``end`` (sub, reason, next_offset?, workflow_status), ``overflow`` (sub,
 next_offset), ``send_result`` (req, outcome, ...), ``pong`` (req), ``error`` (req/sub, error envelope).
 A bad frame gets an ``error`` frame and the socket stays open. Close codes: 4404 unknown workflow, 4401 not
-authorised (API key, or ``access_token`` read token for subscriptions only), 1011 internal error, 1001 server shutting down.
+authorised (API key, or ``access_token`` read token for subscriptions only), 1011 internal error, 1001 server
+shutting down.
 """
 
 from __future__ import annotations
@@ -132,8 +133,12 @@ class _Connection:
                 if out.reason == "overflow":
                     await self.send({"type": "overflow", "sub": sub, "next_offset": out.next_offset})
                 elif out.reason != "shutdown":
-                    frame: dict[str, Any] = {"type": "end", "sub": sub, "reason": out.reason,
-                                             "workflow_status": out.workflow_status}
+                    frame: dict[str, Any] = {
+                        "type": "end",
+                        "sub": sub,
+                        "reason": out.reason,
+                        "workflow_status": out.workflow_status,
+                    }
                     if kind == "value":
                         frame["next_offset"] = out.next_offset
                     await self.send(frame)
@@ -211,8 +216,9 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
         await websocket.close(code={401: 4401, 404: 4404}.get(exc.status, 1008))
         return
     conn = _Connection(websocket, core, hub, workflow_id, can_send)
-    await conn.send({"type": "hello", "workflow_id": workflow_id, "status": info.status,
-                     "pattern": WORKFLOW_ID_PATTERN})
+    await conn.send(
+        {"type": "hello", "workflow_id": workflow_id, "status": info.status, "pattern": WORKFLOW_ID_PATTERN}
+    )
     limit = core.settings.max_body_bytes
     try:
         while True:

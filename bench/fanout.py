@@ -49,7 +49,9 @@ async def _subscriber(http: httpx.AsyncClient, path: str, connected: asyncio.Sem
     return received
 
 
-async def _open_subscribers(url: str, path: str, count: int) -> tuple[httpx.AsyncClient, list[asyncio.Task[int]], list[float]]:
+async def _open_subscribers(
+    url: str, path: str, count: int
+) -> tuple[httpx.AsyncClient, list[asyncio.Task[int]], list[float]]:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     http = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(None), limits=limits)
     connected = asyncio.Semaphore(0)
@@ -63,21 +65,27 @@ async def _open_subscribers(url: str, path: str, count: int) -> tuple[httpx.Asyn
 async def _hub_run(url: str, subscribers: int, writes: int, interval_ms: float) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as api:
         wid = f"bench-{subscribers}"
-        r = await api.post("/v1/workflows", json={"type": "bench_stream", "workflow_id": wid,
-                                                   "input": {"n": writes, "interval_ms": interval_ms}})
+        r = await api.post(
+            "/v1/workflows",
+            json={"type": "bench_stream", "workflow_id": wid, "input": {"n": writes, "interval_ms": interval_ms}},
+        )
         r.raise_for_status()
         (await api.get(f"/v1/workflows/{wid}/events/status", params={"timeout": 60})).raise_for_status()
         http, tasks, latencies = await _open_subscribers(url, f"/v1/workflows/{wid}/streams/bench/live", subscribers)
         return {"http": http, "tasks": tasks, "latencies": latencies, "wid": wid, "api_url": url}
 
 
-async def measure_hub(database_url: str, subscribers: int, writes: int, interval_ms: float, logs: Path) -> dict[str, Any]:
+async def measure_hub(
+    database_url: str, subscribers: int, writes: int, interval_ms: float, logs: Path
+) -> dict[str, Any]:
     """Our path: server subprocess, ``subscribers`` SSE clients on one stream."""
     with ServerProcess(database_url, log_dir=logs, env={"COMM_LOG_LEVEL": "warning"}) as server:
         run = await _hub_run(server.url, subscribers, writes, interval_ms)
         before = pg_commits(database_url)
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as api:
-            (await api.post(f"/v1/workflows/{run['wid']}/messages", json={"topic": "go", "message": 1})).raise_for_status()
+            (
+                await api.post(f"/v1/workflows/{run['wid']}/messages", json={"topic": "go", "message": 1})
+            ).raise_for_status()
         counts = await asyncio.gather(*run["tasks"])
         await run["http"].aclose()
         await asyncio.sleep(1.2)  # Postgres flushes statistics at most once a second
@@ -96,8 +104,9 @@ async def measure_idle_rss(database_url: str, connections: int, logs: Path) -> f
         run = await _hub_run(server.url, 1, 1, 0)
         await asyncio.sleep(1.0)  # settle allocations of the first connection before the baseline
         baseline = rss_bytes(server.pid)
-        http, tasks, _ = await _open_subscribers(server.url, f"/v1/workflows/{run['wid']}/streams/bench/live",
-                                                 connections)
+        http, tasks, _ = await _open_subscribers(
+            server.url, f"/v1/workflows/{run['wid']}/streams/bench/live", connections
+        )
         await asyncio.sleep(1.0)
         grown = rss_bytes(server.pid)
         for task in [*tasks, *run["tasks"]]:
@@ -111,7 +120,11 @@ def measure_reference(database_url: str, readers: int, writes: int, interval_ms:
     """One plain DBOS reader per subscriber, in-process (a subprocess keeps DBOS instances apart)."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.dbos_reference", database_url, str(readers), str(writes), str(interval_ms)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -119,17 +132,29 @@ def measure_reference(database_url: str, readers: int, writes: int, interval_ms:
 
 def _row(backend: str, mode: str, n: int, lat: list[float], txn: float | None, note: str = "") -> dict[str, Any]:
     ms = [x * 1000 for x in lat]
-    return {"backend": backend, "mode": mode, "subscribers": n, "p50_ms": percentile(ms, 50),
-            "p99_ms": percentile(ms, 99), "txn_per_write": txn, "values": len(ms), "note": note}
+    return {
+        "backend": backend,
+        "mode": mode,
+        "subscribers": n,
+        "p50_ms": percentile(ms, 50),
+        "p99_ms": percentile(ms, 99),
+        "txn_per_write": txn,
+        "values": len(ms),
+        "note": note,
+    }
 
 
 def _fmt(rows: list[dict[str, Any]], rss: dict[str, float]) -> str:
-    lines = ["| backend | path | subscribers | p50 ms | p99 ms | DB txn / write | values received |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| backend | path | subscribers | p50 ms | p99 ms | DB txn / write | values received |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         txn = "n/a" if r["txn_per_write"] is None else f"{r['txn_per_write']:.1f}"
-        lines.append(f"| {r['backend']} | {r['mode']} | {r['subscribers']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
-                     f"| {txn} | {r['values']}{' ' + r['note'] if r['note'] else ''} |")
+        lines.append(
+            f"| {r['backend']} | {r['mode']} | {r['subscribers']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
+            f"| {txn} | {r['values']}{' ' + r['note'] if r['note'] else ''} |"
+        )
     for backend, per_conn in rss.items():
         lines.append(f"\nServer RSS per idle SSE connection ({backend}): **{per_conn / 1024:.1f} KB**")
     return "\n".join(lines)
@@ -145,21 +170,38 @@ async def run(args: argparse.Namespace) -> str:
             for n in args.subscribers:
                 with fresh_database(backend, work) as url:
                     hub = await measure_hub(url, n, args.writes, args.interval_ms, work)
-                rows.append(_row(backend, "hub → SSE (HTTP)", n, hub["latencies"], hub["txn_per_write"],
-                                 "" if hub["complete"] else "(incomplete!)"))
+                rows.append(
+                    _row(
+                        backend,
+                        "hub → SSE (HTTP)",
+                        n,
+                        hub["latencies"],
+                        hub["txn_per_write"],
+                        "" if hub["complete"] else "(incomplete!)",
+                    )
+                )
                 print(_fmt(rows[-1:], {}).splitlines()[-1], flush=True)
             for n in args.reference:
                 with fresh_database(backend, work) as url:
                     ref = measure_reference(url, n, args.writes, args.interval_ms)
-                rows.append(_row(backend, "DBOS read_stream_async per subscriber (in-process)", n, ref["latencies"],
-                                 ref["txn_per_write"]))
+                rows.append(
+                    _row(
+                        backend,
+                        "DBOS read_stream_async per subscriber (in-process)",
+                        n,
+                        ref["latencies"],
+                        ref["txn_per_write"],
+                    )
+                )
                 print(_fmt(rows[-1:], {}).splitlines()[-1], flush=True)
             with fresh_database(backend, work) as url:
                 rss[backend] = await measure_idle_rss(url, args.idle, work)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"# Stream fan-out benchmark\n\n{stamp} · {machine()}\n\n"
-            f"{args.writes} writes {args.interval_ms:g} ms apart per run; latency = write call → subscriber "
-            f"parsed the value. Command: `python -m bench.fanout {' '.join(sys.argv[1:])}`\n\n{_fmt(rows, rss)}\n")
+    return (
+        f"# Stream fan-out benchmark\n\n{stamp} · {machine()}\n\n"
+        f"{args.writes} writes {args.interval_ms:g} ms apart per run; latency = write call → subscriber "
+        f"parsed the value. Command: `python -m bench.fanout {' '.join(sys.argv[1:])}`\n\n{_fmt(rows, rss)}\n"
+    )
 
 
 def main() -> None:

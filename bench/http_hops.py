@@ -32,8 +32,9 @@ async def _sse(api: httpx.AsyncClient, path: str, event: str, connected: asyncio
 
 async def hops(url: str, n: int, interval_ms: float) -> dict[str, list[float]]:
     """message→recv, event→blocked GET, event→SSE watch, stream→SSE, stream→WebSocket, stream→500 ms polling."""
-    out: dict[str, list[float]] = {k: [] for k in ("msg_recv", "event_get", "event_sse", "stream_sse", "stream_ws",
-                                                  "stream_poll")}
+    out: dict[str, list[float]] = {
+        k: [] for k in ("msg_recv", "event_get", "event_sse", "stream_sse", "stream_ws", "stream_poll")
+    }
     async with httpx.AsyncClient(base_url=url, timeout=60) as api:
         await _start(api, "bench_echo", "hop-echo", {"n": n})
         for seq in range(n):
@@ -44,8 +45,15 @@ async def hops(url: str, n: int, interval_ms: float) -> dict[str, list[float]]:
 
         await _start(api, "bench_ticks", "hop-ticks", {"n": n, "interval_ms": interval_ms})
         connected = asyncio.Event()
-        watch = asyncio.create_task(_sse(api, "/v1/workflows/hop-ticks/events/live?keys=tick", "event", connected,
-                                         lambda v: out["event_sse"].append(time.time() - v["value"]["t"])))
+        watch = asyncio.create_task(
+            _sse(
+                api,
+                "/v1/workflows/hop-ticks/events/live?keys=tick",
+                "event",
+                connected,
+                lambda v: out["event_sse"].append(time.time() - v["value"]["t"]),
+            )
+        )
         await connected.wait()
 
         async def get_ticks() -> None:
@@ -62,8 +70,15 @@ async def hops(url: str, n: int, interval_ms: float) -> dict[str, list[float]]:
 
         await _start(api, "bench_stream", "hop-stream", {"n": n, "interval_ms": interval_ms})
         connected = asyncio.Event()
-        sse = asyncio.create_task(_sse(api, "/v1/workflows/hop-stream/streams/bench/live", "value", connected,
-                                       lambda v: out["stream_sse"].append(time.time() - v["t"])))
+        sse = asyncio.create_task(
+            _sse(
+                api,
+                "/v1/workflows/hop-stream/streams/bench/live",
+                "value",
+                connected,
+                lambda v: out["stream_sse"].append(time.time() - v["t"]),
+            )
+        )
         await connected.wait()
         ws_url = url.replace("http", "ws") + "/v1/workflows/hop-stream/ws"
         async with ws_connect(ws_url) as ws:
@@ -82,8 +97,11 @@ async def hops(url: str, n: int, interval_ms: float) -> dict[str, list[float]]:
                 # The seed's demos: poll the non-blocking stream read every 500 ms.
                 offset = 0
                 while True:
-                    page = (await api.get("/v1/workflows/hop-stream/streams/bench", params={"offset": offset,
-                                                                                            "limit": 1000})).json()
+                    page = (
+                        await api.get(
+                            "/v1/workflows/hop-stream/streams/bench", params={"offset": offset, "limit": 1000}
+                        )
+                    ).json()
                     now = time.time()
                     out["stream_poll"].extend(now - v["value"]["t"] for v in page["values"])
                     offset = page["next_offset"]
@@ -107,10 +125,12 @@ async def throughput(url: str, total: int, concurrency: list[int]) -> dict[str, 
         for c in concurrency:
             counter = iter(range(total))
 
-            async def starter(prefix: str = f"tp-start-{c}") -> None:
+            async def starter(counter: Any = counter, prefix: str = f"tp-start-{c}") -> None:
                 for i in counter:
-                    r = await api.post("/v1/workflows", json={"type": "events", "workflow_id": f"{prefix}-{i}",
-                                                              "input": {"n_steps": 1}})
+                    r = await api.post(
+                        "/v1/workflows",
+                        json={"type": "events", "workflow_id": f"{prefix}-{i}", "input": {"n_steps": 1}},
+                    )
                     r.raise_for_status()
 
             t0 = time.perf_counter()
@@ -118,10 +138,12 @@ async def throughput(url: str, total: int, concurrency: list[int]) -> dict[str, 
             result["starts"][c] = total / (time.perf_counter() - t0)
             counter = iter(range(total))
 
-            async def sender() -> None:
+            async def sender(counter: Any = counter, c: int = c) -> None:
                 for i in counter:
-                    r = await api.post("/v1/workflows/tp-sink/messages",
-                                       json={"topic": "sink", "message": {"i": i}, "idempotency_key": f"m-{c}-{i}"})
+                    r = await api.post(
+                        "/v1/workflows/tp-sink/messages",
+                        json={"topic": "sink", "message": {"i": i}, "idempotency_key": f"m-{c}-{i}"},
+                    )
                     r.raise_for_status()
 
             t0 = time.perf_counter()

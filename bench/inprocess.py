@@ -70,17 +70,17 @@ async def throughput(total: int, concurrency: list[int]) -> dict[str, dict[int, 
     for c in concurrency:
         counter = iter(range(total))
 
-        async def starter(prefix: str = f"ref-start-{c}") -> None:
+        async def starter(counter: Any = counter, prefix: str = f"ref-start-{c}") -> None:
             for i in counter:
                 with SetWorkflowID(f"{prefix}-{i}"):
-                    await DBOS.start_workflow_async(events_workflow, {"n_steps": 1})
+                    await DBOS.start_workflow_async(events_workflow, {"n_steps": 1})  # type: ignore[arg-type]
 
         t0 = time.perf_counter()
         await asyncio.gather(*(starter() for _ in range(c)))
         result["starts"][c] = total / (time.perf_counter() - t0)
         counter = iter(range(total))
 
-        async def sender() -> None:
+        async def sender(counter: Any = counter, c: int = c) -> None:
             for i in counter:
                 await DBOS.send_async("ref-sink", {"i": i}, "sink", idempotency_key=f"m-{c}-{i}")
 

@@ -28,11 +28,22 @@ from bench.common import fresh_database, machine, percentile
 from tests.server_proc import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-HOPS = [("msg_recv", "message → workflow recv"), ("event_get", "event set → blocked GET"),
-        ("event_sse", "event set → SSE watch"), ("stream_sse", "stream write → SSE"),
-        ("stream_ws", "stream write → WebSocket"), ("stream_poll", "stream write → 500 ms polling client")]
-REFERENCE = {"msg_recv": "msg_recv", "event_get": "event_get", "event_sse": "event_get", "stream_sse": "stream_read",
-             "stream_ws": "stream_read", "stream_poll": "stream_read"}
+HOPS = [
+    ("msg_recv", "message → workflow recv"),
+    ("event_get", "event set → blocked GET"),
+    ("event_sse", "event set → SSE watch"),
+    ("stream_sse", "stream write → SSE"),
+    ("stream_ws", "stream write → WebSocket"),
+    ("stream_poll", "stream write → 500 ms polling client"),
+]
+REFERENCE = {
+    "msg_recv": "msg_recv",
+    "event_get": "event_get",
+    "event_sse": "event_get",
+    "stream_sse": "stream_read",
+    "stream_ws": "stream_read",
+    "stream_poll": "stream_read",
+}
 
 
 def _ms(values: list[float]) -> tuple[float, float]:
@@ -43,14 +54,30 @@ def _ms(values: list[float]) -> tuple[float, float]:
 async def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Every measurement on one backend."""
     res: dict[str, Any] = {}
+    with (
+        fresh_database(backend, work) as url,
+        ServerProcess(url, log_dir=work, env={"COMM_LOG_LEVEL": "warning"}) as server,
+    ):
+        res["http_hops"] = await http_hops.hops(server.url, args.n, args.interval_ms)
+        res["http_tp"] = await http_hops.throughput(server.url, args.total, args.concurrency)
     with fresh_database(backend, work) as url:
-        with ServerProcess(url, log_dir=work, env={"COMM_LOG_LEVEL": "warning"}) as server:
-            res["http_hops"] = await http_hops.hops(server.url, args.n, args.interval_ms)
-            res["http_tp"] = await http_hops.throughput(server.url, args.total, args.concurrency)
-    with fresh_database(backend, work) as url:
-        out = subprocess.run([sys.executable, "-m", "bench.inprocess", url, str(args.n), str(args.interval_ms),
-                              str(args.total), ",".join(map(str, args.concurrency))],
-                             cwd=ROOT, capture_output=True, text=True, timeout=1800, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.inprocess",
+                url,
+                str(args.n),
+                str(args.interval_ms),
+                str(args.total),
+                ",".join(map(str, args.concurrency)),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=True,
+        )
         ref = json.loads(out.stdout.strip().splitlines()[-1])
         res["ref_hops"] = ref["hops"]
         res["ref_tp"] = {k: {int(c): v for c, v in d.items()} for k, d in ref["throughput"].items()}
@@ -73,35 +100,50 @@ async def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dic
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     """Markdown tables for every backend."""
-    lines = ["## Hop latency (ms)", "",
-             "| backend | hop | HTTP p50 | HTTP p99 | in-process DBOS p50 | in-process p99 | HTTP / in-process (p50) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "## Hop latency (ms)",
+        "",
+        "| backend | hop | HTTP p50 | HTTP p99 | in-process DBOS p50 | in-process p99 | HTTP / in-process (p50) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for backend, r in results.items():
         for key, label in HOPS:
             p50, p99 = _ms(r["http_hops"][key])
             r50, r99 = _ms(r["ref_hops"][REFERENCE[key]])
-            lines.append(f"| {backend} | {label} | {p50:.1f} | {p99:.1f} | {r50:.1f} | {r99:.1f} | {p50 / r50:.2f}× |")
+            lines.append(f"| {backend} | {label} | {p50:.1f} | {p99:.1f} | {r50:.1f} | {r99:.1f} | {p50 / r50:.2f}x |")
         if "floor" in r:
             f50, f99 = _ms(r["floor"])
             lines.append(f"| {backend} | raw INSERT+NOTIFY → LISTEN (floor) | {f50:.2f} | {f99:.2f} | | | |")
-    lines += ["", "## Throughput (per second)", "",
-              "| backend | operation | concurrent clients | HTTP | in-process DBOS | HTTP / in-process |",
-              "|---|---|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Throughput (per second)",
+        "",
+        "| backend | operation | concurrent clients | HTTP | in-process DBOS | HTTP / in-process |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for backend, r in results.items():
         for op in ("starts", "messages"):
             for c in args.concurrency:
                 h, i = r["http_tp"][op][c], r["ref_tp"][op][c]
-                lines.append(f"| {backend} | workflow {op} | {c} | {h:.0f} | {i:.0f} | {h / i:.2f}× |")
-    lines += ["", "## Stream fan-out", "",
-              "| backend | path | subscribers | p50 ms | p99 ms | DB txn / write |", "|---|---|---:|---:|---:|---:|"]
+                lines.append(f"| {backend} | workflow {op} | {c} | {h:.0f} | {i:.0f} | {h / i:.2f}x |")
+    lines += [
+        "",
+        "## Stream fan-out",
+        "",
+        "| backend | path | subscribers | p50 ms | p99 ms | DB txn / write |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for backend, r in results.items():
         for kind, n, lat, txn in r["fanout"]:
             p50, p99 = _ms(lat)
             path = "hub → SSE (HTTP)" if kind == "hub" else "DBOS reader per subscriber (in-process)"
-            lines.append(f"| {backend} | {path} | {n} | {p50:.1f} | {p99:.1f} | "
-                         f"{'n/a' if txn is None else f'{txn:.1f}'} |")
-        lines.append(f"| {backend} | server RSS per idle SSE connection ({args.idle} idle) | | "
-                     f"**{r['rss_per_idle'] / 1024:.1f} KB** | | |")
+            lines.append(
+                f"| {backend} | {path} | {n} | {p50:.1f} | {p99:.1f} | {'n/a' if txn is None else f'{txn:.1f}'} |"
+            )
+        lines.append(
+            f"| {backend} | server RSS per idle SSE connection ({args.idle} idle) | | "
+            f"**{r['rss_per_idle'] / 1024:.1f} KB** | | |"
+        )
     return "\n".join(lines)
 
 
@@ -160,7 +202,7 @@ def main() -> None:
     if args.quick:
         args.n, args.total, args.concurrency = 50, 100, [1, 8]
         args.subscribers, args.reference, args.fan_writes, args.idle = [1, 100], [1, 100], 50, 500
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of SSE sockets, on both ends
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -168,9 +210,11 @@ def main() -> None:
             print(f"== {backend}", flush=True)
             results[backend] = asyncio.run(run_backend(backend, args, Path(tmp)))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = (f"# Benchmark results\n\n{stamp} · {machine()}\n\nCommand: `python -m bench.suite "
-            f"{' '.join(sys.argv[1:])}`. Latency = from just before the producing call (send / set_event / "
-            f"write_stream) to the consumer having the value; same clock.\n\n{report(results, args)}\n")
+    text = (
+        f"# Benchmark results\n\n{stamp} · {machine()}\n\nCommand: `python -m bench.suite "
+        f"{' '.join(sys.argv[1:])}`. Latency = from just before the producing call (send / set_event / "
+        f"write_stream) to the consumer having the value; same clock.\n\n{report(results, args)}\n"
+    )
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "RESULTS.md").write_text(text + "\n![latency](latency.png)\n")

@@ -296,4 +296,3 @@ class TooManyWorkflows(CommError):
 
     code = "too_many_workflows"
     status = 429
-

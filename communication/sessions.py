@@ -24,8 +24,9 @@ from workflows.session_workflow import SESSION_STREAM, SESSION_TOPIC, session_wo
 class SessionService:
     """Sessions over the ``session`` workflow type."""
 
-    def __init__(self, settings: Settings, workflows: WorkflowControl, messages: MessageService,
-                 streams: StreamService) -> None:
+    def __init__(
+        self, settings: Settings, workflows: WorkflowControl, messages: MessageService, streams: StreamService
+    ) -> None:
         self._settings = settings
         self._workflows = workflows
         self._messages = messages
@@ -66,8 +67,9 @@ class SessionService:
         """
         check_key(session_id, "session_id")
         try:
-            page: StreamSnapshot = await self._streams.snapshot(session_workflow_id(session_id), SESSION_STREAM,
-                                                                offset, limit)
+            page: StreamSnapshot = await self._streams.snapshot(
+                session_workflow_id(session_id), SESSION_STREAM, offset, limit
+            )
         except WorkflowNotFound as exc:
             raise SessionNotFound(f"session {session_id!r} does not exist", session_id=session_id) from exc
         return {

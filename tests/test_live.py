@@ -31,8 +31,13 @@ def _wait_status(http: httpx.Client, wid: str, value: str) -> None:
     assert r.json()["value"] == value, r.text
 
 
-def _tail(http: httpx.Client, path: str, *, stop_after: int | None = None, last_id: str | None = None,
-          ) -> tuple[list[tuple[int, Any]], dict[str, Any] | None]:
+def _tail(
+    http: httpx.Client,
+    path: str,
+    *,
+    stop_after: int | None = None,
+    last_id: str | None = None,
+) -> tuple[list[tuple[int, Any]], dict[str, Any] | None]:
     """Read an SSE tail; return [(id, value)] and the end event's data (None if cut by the caller)."""
     headers = {"Last-Event-ID": last_id} if last_id is not None else {}
     values: list[tuple[int, Any]] = []
@@ -103,8 +108,9 @@ def test_offset_query_and_last_event_id_choose_the_start(server: LiveServer) -> 
 async def test_many_concurrent_subscribers_each_receive_every_value_in_order(server: LiveServer) -> None:
     n_values, n_subscribers = 40, 50
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-        r = await http.post("/v1/workflows", json={"type": "test_gated_stream", "input": {"n": n_values},
-                                                   "workflow_id": "lv-fan"})
+        r = await http.post(
+            "/v1/workflows", json={"type": "test_gated_stream", "input": {"n": n_values}, "workflow_id": "lv-fan"}
+        )
         assert r.status_code == 201
         connected = asyncio.Semaphore(0)
 
@@ -162,8 +168,9 @@ def test_event_watch_sends_current_values_then_changes_then_end(server: LiveServ
         assert [e["value"] for e in seen if e["key"] == "status"] == ["waiting_for_approval", "approved", "completed"]
         assert [e["value"] for e in seen if e["key"] == "progress"] == [50, 100]
         # Resume after a version: only newer values, also through Accept on the events URL.
-        with connect_sse(http, "GET", "/v1/workflows/lv-events/events", headers={"Last-Event-ID": str(versions[-2])},
-                         params={}) as source:
+        with connect_sse(
+            http, "GET", "/v1/workflows/lv-events/events", headers={"Last-Event-ID": str(versions[-2])}, params={}
+        ) as source:
             later = [json.loads(s.data) for s in source.iter_sse() if s.event == "event"]
         assert later == [seen[-1]]
         with connect_sse(http, "GET", "/v1/workflows/lv-events/events/live?keys=progress") as source:

@@ -19,8 +19,12 @@ def server(database_url: str) -> Iterator[LiveServer]:
         yield s
 
 
-def _sse(http: httpx.Client, path: str, last_id: str | None = None, stop_after: int | None = None,
-         ) -> list[tuple[str, str, Any]]:
+def _sse(
+    http: httpx.Client,
+    path: str,
+    last_id: str | None = None,
+    stop_after: int | None = None,
+) -> list[tuple[str, str, Any]]:
     headers = {"Last-Event-ID": last_id} if last_id else {}
     out: list[tuple[str, str, Any]] = []
     with connect_sse(http, "GET", path, headers=headers, timeout=30) as source:
@@ -72,8 +76,10 @@ def test_unknown_session_snapshot_is_404(server: LiveServer) -> None:
 
 
 def test_idle_session_closes_with_a_timeout_event(database_url: str) -> None:
-    with live_server(database_url, session_idle_timeout_seconds=0.3) as server, \
-            httpx.Client(base_url=server.url) as http:
+    with (
+        live_server(database_url, session_idle_timeout_seconds=0.3) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
         http.post("/v1/sessions/idle/events", json={"type": "progress", "data": 1})
         frames = _sse(http, "/stream/idle")
         assert [e for e, _, _ in frames] == ["progress", "timeout"]

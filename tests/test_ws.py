@@ -62,7 +62,7 @@ def test_subscriptions_and_an_idempotent_send_over_one_socket(server: LiveServer
                 "next_offset": 5,
             }
         ]
-        assert [f["status"] for f in frames if f["type"] == "status"][0] == "PENDING"
+        assert next(f["status"] for f in frames if f["type"] == "status") == "PENDING"
 
 
 def test_bad_frames_get_error_frames_and_the_socket_stays_open(server: LiveServer) -> None:

@@ -46,8 +46,12 @@ async def session_workflow(params: dict[str, Any]) -> dict[str, Any]:
     while True:
         event = await DBOS.recv_async(SESSION_TOPIC, timeout_seconds=p.idle_timeout_seconds)
         if event is None:
-            event = {"type": "timeout", "data": {"reason": "idle", "idle_seconds": p.idle_timeout_seconds},
-                     "id": None, "timestamp": await now()}
+            event = {
+                "type": "timeout",
+                "data": {"reason": "idle", "idle_seconds": p.idle_timeout_seconds},
+                "id": None,
+                "timestamp": await now(),
+            }
         await DBOS.write_stream_async(SESSION_STREAM, event)
         count += 1
         if event.get("type") in CLOSING_TYPES:
