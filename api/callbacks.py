@@ -133,7 +133,7 @@ _TITLES = {404: "Link not valid", 409: "Link already used", 410: "Link no longer
 
 def _error_page(exc: CommError) -> HTMLResponse:
     title = _TITLES.get(exc.status, "Something went wrong")
-    return _page(title, f"<p>{html.escape(exc.message.capitalize())}.</p>", exc.status, exc.code)
+    return _page(title, f"<p>{html.escape(exc.message[:1].upper() + exc.message[1:])}.</p>", exc.status, exc.code)
 
 
 def _form(claims: LinkClaims) -> str:

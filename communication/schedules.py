@@ -259,12 +259,8 @@ class ScheduleService:
         schedule = await self._get(name)
         info = to_info(schedule)
         fires = next_fire_times(info.cron, schedule["cron_timezone"], upcoming) if info.status == "ACTIVE" else []
-        rows = await DBOS.list_workflows_async(
-            schedule_name=name, sort_desc=True, limit=runs, load_input=True, load_output=False
-        )
-        return ScheduleDetail(
-            **info.model_dump(), next_fire_times=fires, recent_runs=[_run(r.workflow_id, r) for r in rows]
-        )
+        recent = (await self.runs(name, runs)).runs if runs > 0 else []  # DBOS reads limit 0 as "no limit"
+        return ScheduleDetail(**info.model_dump(), next_fire_times=fires, recent_runs=recent)
 
     async def runs(self, name: str, limit: int = 20) -> ScheduleRunList:
         """The schedule's ``limit`` newest runs."""

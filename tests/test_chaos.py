@@ -47,6 +47,10 @@ SERVER_ENV = {
     # Heartbeats every 2 s keep a cut that the kernel did not report from looking like a live, idle tail for long.
     "COMM_SSE_HEARTBEAT_SECONDS": "2",
     "COMM_LOG_LEVEL": "warning",
+    # Pinned, as a deployment should: DBOS otherwise hashes the workflow code, and an edit to any workflow in the
+    # working tree during a run (other people work here) would change the version at the next restart, and a
+    # process only recovers and dequeues workflows of its own version: the run's workflows would be stranded.
+    "COMM_APP_VERSION": "chaos-suite",
 }
 WORK_QUEUE = "chaos-work"
 MULTI_NODE_ENV = {
@@ -221,7 +225,11 @@ async def test_kill9_of_http_node_and_worker_loses_and_repeats_nothing(
     figures = Figures("http node + worker kill -9", backend, profile.name, seed)
     server = ServerProcess(database_url, log_dir=tmp_path, env={**SERVER_ENV, **MULTI_NODE_ENV})
     worker = worker_proc.WorkerProcess(
-        database_url, log_dir=tmp_path, executor_id="chaos-worker", queue=WORK_QUEUE, env={"COMM_LOG_LEVEL": "warning"}
+        database_url,
+        log_dir=tmp_path,
+        executor_id="chaos-worker",
+        queue=WORK_QUEUE,
+        env={"COMM_LOG_LEVEL": "warning", "COMM_APP_VERSION": SERVER_ENV["COMM_APP_VERSION"]},
     )
     proxy: TcpProxy | None = None
     try:

@@ -117,6 +117,8 @@ def fuzz_session(fuzz_server: LiveServer) -> Iterator[requests.Session]:
 
 
 @pytest.mark.timeout(60)
+# Schemathesis's own strategies trip Hypothesis's warning about the random module; nothing to act on here.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @schema.parametrize()
 def test_api_conforms_to_its_schema_and_never_fails(
     case: Any, fuzz_server: LiveServer, fuzz_session: requests.Session

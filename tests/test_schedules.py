@@ -101,6 +101,7 @@ def test_trigger_runs_the_type_and_describe_shows_the_run(client: TestClient) ->
     assert recent[0]["scheduled_at"] is not None
     listed = client.get("/v1/schedules/pipe/runs").json()
     assert listed["runs"] == recent
+    assert client.get("/v1/schedules/pipe", params={"runs": 0}).json()["recent_runs"] == []
     assert (
         client.get("/v1/workflows", params={"type": "pipeline"}).json()["workflows"][0]["workflow_id"]
         == (run["workflow_id"])
