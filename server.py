@@ -54,8 +54,14 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             app.state.ready = False
             await app.state.hub.close()
-            # Off the event loop: workflows started here run on it and may finish within the grace (issue 6).
-            await asyncio.to_thread(runtime.shutdown, remaining_grace(app))
+            grace = remaining_grace(app)
+            if grace > 0:
+                # A signal asked for a graceful stop (issue 6): destroy DBOS off the event loop, so workflows started
+                # here, which run on this loop, can finish within the grace.
+                await asyncio.to_thread(runtime.shutdown, grace)
+            else:
+                # No grace: stop at once. Blocking the loop keeps its workflows from running on while DBOS goes away.
+                runtime.shutdown()
 
     app = FastAPI(
         title="DBOS workflow communication server",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -47,6 +48,13 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # Connection-level database failures (Postgres restarting, pool exhausted by an outage) are not bugs: answer
+    # 503 so clients and load balancers retry, and log one line without a traceback.
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return error_response(503, "not_ready", "database unavailable; retry shortly", {"reason": type(exc).__name__})
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     # Logged with the traceback; the client gets a stable code and no internals.
     log.exception("unhandled error", exc_info=exc)
@@ -58,4 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CommError, _comm_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.InterfaceError, _database_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -307,12 +307,23 @@ class Hub:
             if feed.task is not None:
                 feed.task.cancel()
 
+    async def _pause_after_error(self, feed: _Feed[Any]) -> None:
+        # A failed read (database restarting, network blip) must not end the feed: every subscriber would stall
+        # on it. Wait a little (or for the next write signal) and read again.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(feed.wake.wait(), max(self._interval, 0.5))
+
     async def _run_stream_feed(self, feed: _Feed[tuple[str, str]]) -> None:
         wid, key = feed.key
         while feed.ended is None:
             feed.wake.clear()  # before the read: a write after it leaves the wake set
             self.db_reads += 1
-            page = await asyncio.to_thread(store.read_stream, wid, key, feed.next_position, _READ_BATCH)
+            try:
+                page = await asyncio.to_thread(store.read_stream, wid, key, feed.next_position, _READ_BATCH)
+            except Exception:  # e.g. Postgres restarting: keep the feed and its subscribers, and retry
+                log.warning("stream feed %s/%s: read failed; retrying", wid, key, exc_info=True)
+                await self._pause_after_error(feed)
+                continue
             if page is None:
                 feed.ended = End("workflow_finished", feed.next_position, None)
             else:
@@ -334,9 +345,14 @@ class Hub:
         while feed.ended is None:
             feed.wake.clear()
             self.db_reads += 1
-            status, changes = await asyncio.to_thread(
-                store.read_event_changes, wid, feed.next_position - 1, _READ_BATCH
-            )
+            try:
+                status, changes = await asyncio.to_thread(
+                    store.read_event_changes, wid, feed.next_position - 1, _READ_BATCH
+                )
+            except Exception:  # e.g. Postgres restarting: keep the feed and its subscribers, and retry
+                log.warning("event feed %s: read failed; retrying", wid, exc_info=True)
+                await self._pause_after_error(feed)
+                continue
             feed.status = status
             for ch in changes:
                 feed.append(Item(ch.version, {"key": ch.key, "value": ch.value, "version": ch.version}))

@@ -31,11 +31,11 @@ CONSUMED_STREAM = "consumed"
 class ChaosInput(BaseModel):
     """Input of the ``chaos`` workflow."""
 
-    values: int = Field(30, ge=0, le=100_000, description="Numbered values to write to stream 'numbers'.")
-    messages: int = Field(10, ge=0, le=10_000, description="Messages to consume on topic 'chaos'.")
-    pause_ms: float = Field(0.0, ge=0.0, le=10_000.0, description="Non-durable pause after each value write.")
-    recv_timeout_seconds: float = Field(30.0, gt=0, le=3600, description="One wait for a message.")
-    max_waits: int = Field(20, ge=1, le=10_000, description="Consecutive empty waits before the run fails.")
+    values: int = Field(30, ge=0, le=10_000, description="Numbered values to write to stream 'numbers'.")
+    messages: int = Field(10, ge=0, le=1_000, description="Messages to consume on topic 'chaos'.")
+    pause_ms: float = Field(0.0, ge=0.0, le=1_000.0, description="Non-durable pause after each value write.")
+    recv_timeout_seconds: float = Field(30.0, gt=0, le=600, description="One wait for a message.")
+    max_waits: int = Field(20, ge=1, le=100, description="Consecutive empty waits before the run fails.")
 
 
 async def _receive(p: ChaosInput) -> Any:
