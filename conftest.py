@@ -50,3 +50,16 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 def backend() -> str:
     """'postgres' or 'sqlite', for test ids and messages."""
     return "postgres" if postgres_admin_url() else "sqlite"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Destroy a DBOS instance that a failed test left launched.
+
+    Its background threads (queue, scheduler, notification listener) are not daemons: left running against a
+    dropped test database they would keep retrying and the interpreter would never exit after the report.
+    """
+    from dbos import DBOS
+    from dbos import _dbos as dbos_module
+
+    if dbos_module._dbos_global_instance is not None:
+        DBOS.destroy(destroy_registry=True)
