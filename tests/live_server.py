@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,15 +14,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from server import create_app
+from tests.server_proc import free_port
 from tests.support import make_settings
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -39,7 +31,11 @@ def live_server(database_url: str, **overrides: Any) -> Iterator[LiveServer]:
     """Serve a new app on a free port until the block ends (DBOS launched by the app's lifespan)."""
     app = create_app(make_settings(database_url, **overrides))
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # Live tails never end by themselves: bound uvicorn's wait for open connections, or its shutdown (and so
+    # the lifespan that destroys DBOS) would wait for them forever.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -61,3 +57,5 @@ def live_server(database_url: str, **overrides: Any) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        if thread.is_alive():  # a leaked server would keep its DBOS threads (and the test run) alive
+            raise RuntimeError("test server did not stop within 30 s")

@@ -128,7 +128,7 @@ def test_webhook_signed_with_a_rotated_out_secret_still_verifies(hooks: TestClie
     assert result(hooks, "wh-rotate")["output"] == "done"
 
 
-@pytest.mark.parametrize("skew", [-301, 301])
+@pytest.mark.parametrize("skew", [-360, 360])  # whole seconds: leave a margin for the time the request takes
 def test_out_of_window_timestamps_are_rejected(hooks: TestClient, skew: int) -> None:
     start(hooks, "test_none_event", "wh-stale")
     body = b'{"late": true}'
