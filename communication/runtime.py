@@ -6,6 +6,7 @@ import logging
 import math
 
 from dbos import DBOS, DBOSConfig
+from dbos import _dbos as dbos_module
 
 from communication import queues
 from communication.config_check import mask_url
@@ -64,4 +65,11 @@ def shutdown(grace_seconds: float = 0.0) -> None:
             for up to this long (DBOS waits in whole seconds). What is still running is abandoned and recovered by
             the next process with this executor id. Blocks: call it off the event loop when workflows run on it.
     """
+    instance = dbos_module._dbos_global_instance
+    sys_db = instance._sys_db_field if instance is not None else None
     DBOS.destroy(destroy_registry=False, workflow_completion_timeout_sec=math.ceil(max(0.0, grace_seconds)))
+    if sys_db is not None:
+        # A workflow's database call still running on an executor thread outlives destroy; DBOS retries a lost
+        # connection forever, so once its database is gone (a dropped test database, a decommissioned node) that
+        # thread would never end and the interpreter would never exit. From now on such calls fail instead.
+        sys_db._retry_connection_errors = False
