@@ -18,7 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.deps import CoreDep, SettingsDep, StreamKey, WorkflowId
 from api.schemas import error_responses
 from communication.errors import ValidationFailed
-from communication.hub import End, Hub, Item
+from communication.hub import End, Hub, Item, record_delivery
 from communication.settings import Settings
 from communication.validation import check_key
 
@@ -74,6 +74,7 @@ def frames_of(
                 if keys is not None and out.value.get("key") not in keys:
                     continue
                 yield ServerSentEvent(json_text(out.value), event=value_event, id=str(out.position), retry=retry)
+                record_delivery(out, "sse")
                 retry = None
             elif out.reason == "overflow":
                 yield ServerSentEvent(json_text({"next_offset": out.next_offset}), event="overflow")

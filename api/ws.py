@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from communication.auth import READ_TOKEN_PARAM, AccessControl
 from communication.core import Core
 from communication.errors import CommError, Unauthorized, ValidationFailed
-from communication.hub import End, Hub, Item
+from communication.hub import End, Hub, Item, record_delivery
 from communication.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN, WORKFLOW_ID_PATTERN, check_workflow_id
 
 log = logging.getLogger("api.ws")
@@ -127,8 +127,10 @@ class _Connection:
             if isinstance(out, Item):
                 if kind == "value":
                     await self.send({"type": "value", "sub": sub, "offset": out.position, "value": out.value})
+                    record_delivery(out, "websocket")
                 elif keys is None or out.value["key"] in keys:
                     await self.send({"type": "event", "sub": sub, **out.value})
+                    record_delivery(out, "websocket")
             elif isinstance(out, End):
                 if out.reason == "overflow":
                     await self.send({"type": "overflow", "sub": sub, "next_offset": out.next_offset})

@@ -20,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from communication import store
 from communication.errors import WorkflowNotFound
+from communication.metrics import DELIVERY_LATENCY, LIVE_SUBSCRIBERS, STREAM_VALUES_DELIVERED
 
 log = logging.getLogger("communication.hub")
 
@@ -45,10 +47,15 @@ class End:
 
 @dataclass(frozen=True)
 class Item:
-    """One delivered value at its durable position (stream offset, or event version)."""
+    """One delivered value at its durable position (stream offset, or event version).
+
+    ``read_at`` (monotonic clock) is when the hub read the committed value from the database: the start of the
+    delivery-latency histogram, since the write's own commit time is not known to this process.
+    """
 
     position: int
     value: Any
+    read_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 CatchUp = tuple[list[Item], End | None]
@@ -186,10 +193,12 @@ class Hub:
     async def _tail(self, workflow_id: str, key: str, offset: int) -> AsyncIterator[Item | End]:
         feed = self._stream_feed(workflow_id, key, offset)
         feed.subscribers += 1
+        LIVE_SUBSCRIBERS.labels(kind="stream").inc()
         try:
             async for out in self._follow(feed, offset, self._catch_up_stream(workflow_id, key)):
                 yield out
         finally:
+            LIVE_SUBSCRIBERS.labels(kind="stream").dec()
             self._release(feed, self._streams, (workflow_id, key))
 
     async def watch_events(self, workflow_id: str, after_version: int) -> AsyncIterator[Item | End]:
@@ -216,10 +225,12 @@ class Hub:
             position = version + 1
         feed = self._event_feed(workflow_id, position)
         feed.subscribers += 1
+        LIVE_SUBSCRIBERS.labels(kind="events").inc()
         try:
             async for out in self._follow(feed, position, self._catch_up_events(workflow_id)):
                 yield out
         finally:
+            LIVE_SUBSCRIBERS.labels(kind="events").dec()
             self._release(feed, self._events, workflow_id)
 
     # -- subscribers ----------------------------------------------------------------------------------------
@@ -363,3 +374,9 @@ class Hub:
             if feed.ended is None and len(changes) < _READ_BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(feed.wake.wait(), self._interval)
+
+
+def record_delivery(item: Item, transport: str) -> None:
+    """Count one value sent to a live client and observe its hub-read → send latency."""
+    STREAM_VALUES_DELIVERED.labels(transport=transport).inc()
+    DELIVERY_LATENCY.labels(transport=transport).observe(time.monotonic() - item.read_at)

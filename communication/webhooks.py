@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from communication import store
 from communication.auth import Clock
 from communication.errors import (
+    CommError,
     MalformedJSON,
     ValidationFailed,
     WebhookNotConfigured,
@@ -42,6 +43,7 @@ from communication.errors import (
     WorkflowFinished,
 )
 from communication.messages import MessageService
+from communication.metrics import WEBHOOK_REJECTIONS
 from communication.settings import Settings
 from communication.validation import check_key, check_workflow_id, json_depth
 
@@ -137,12 +139,16 @@ class WebhookVerifier:
         Raises:
             WebhookNotConfigured, WebhookSignatureMissing, WebhookSignatureInvalid, WebhookTimestampOutOfWindow.
         """
-        if scheme == "standard":
-            return self._verify_standard(headers, body)
-        if scheme == "stripe":
-            self._verify_stripe(headers, body)
-            return None
-        return self._verify_github(headers, body)
+        try:
+            if scheme == "standard":
+                return self._verify_standard(headers, body)
+            if scheme == "stripe":
+                self._verify_stripe(headers, body)
+                return None
+            return self._verify_github(headers, body)
+        except CommError as exc:
+            WEBHOOK_REJECTIONS.labels(reason=exc.code).inc()
+            raise
 
     def _verify_standard(self, headers: Mapping[str, str], body: bytes) -> str:
         if not self._standard:

@@ -66,6 +66,10 @@ def test_tail_of_a_finished_stream_replays_everything_then_ends_closed(server: L
         with connect_sse(http, "GET", "/v1/workflows/lv-done/streams/progress_stream?offset=6") as source:
             frames = [(s.event, s.id) for s in source.iter_sse()]
         assert frames == [("value", "6"), ("value", "7"), ("end", "7")]  # SSE keeps the last id
+        metrics = http.get("/metrics").text
+        assert 'comm_stream_values_delivered_total{transport="sse"}' in metrics
+        assert 'comm_delivery_latency_seconds_count{transport="sse"}' in metrics
+        assert 'comm_live_subscribers{kind="stream"}' in metrics
 
 
 def test_disconnects_at_random_offsets_resume_without_gap_or_duplicate(server: LiveServer) -> None:
