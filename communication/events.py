@@ -57,7 +57,7 @@ class EventService:
             return EventOut(workflow_id=workflow_id, key=key, value=found.value, version=found.version)
         if not store.is_terminal(status) and timeout > 0:
             newest = max((v.version for v in events.values()), default=0)
-            watch = await self._hub.watch_events(workflow_id, newest)
+            watch = self._hub.follow_events(workflow_id, newest)  # existence and current values just read
             try:
                 async with asyncio.timeout(timeout):
                     async for item in watch:

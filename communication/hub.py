@@ -216,6 +216,15 @@ class Hub:
         fresh = sorted((v.version, k, v.value) for k, v in current.items() if v.version > after_version)
         return self._watch(workflow_id, after_version, fresh)
 
+    def follow_events(self, workflow_id: str, after_version: int) -> AsyncIterator[Item | End]:
+        """Like :meth:`watch_events` without the opening snapshot: only sets with version > ``after_version``.
+
+        For callers that have just read the workflow's events themselves (it exists, and ``after_version`` is its
+        newest version), so the watch does not read them a second time; the feed reads the history after
+        ``after_version``, so nothing set in between is missed.
+        """
+        return self._watch(workflow_id, after_version, [])
+
     async def _watch(
         self, workflow_id: str, after_version: int, fresh: list[tuple[int, str, Any]]
     ) -> AsyncIterator[Item | End]:

@@ -176,6 +176,11 @@ def list_streams(workflow_id: str) -> tuple[str | None, list[StreamInfo]]:
     return str(status[0]), infos
 
 
+def _message_uuid(idempotency_key: str | None, destination_id: str) -> str:
+    """DBOS's own message id for a keyed send (``_send_bulk_txn``): the key scoped to its destination."""
+    return f"{idempotency_key}::{destination_id}"
+
+
 def message_sent(destination_id: str, idempotency_key: str) -> bool:
     """Whether a message with this idempotency key was ever sent to ``destination_id`` (consumed or not).
 
@@ -183,7 +188,7 @@ def message_sent(destination_id: str, idempotency_key: str) -> bool:
     """
     sysdb = _sysdb()
     notifications = sysdb.tables.notifications
-    message_uuid = f"{idempotency_key}::{destination_id}"  # DBOS's own id for keyed sends, as in send_once
+    message_uuid = _message_uuid(idempotency_key, destination_id)
     with sysdb.engine.begin() as c:
         row = c.execute(
             sa.select(notifications.c.message_uuid).where(notifications.c.message_uuid == message_uuid)
@@ -217,7 +222,7 @@ def send_once(destination_id: str, topic: str, message: Any, idempotency_key: st
     sysdb = _sysdb()
     notifications = sysdb.tables.notifications
     ws = sysdb.tables.workflow_status
-    message_uuid = f"{idempotency_key}::{destination_id}"  # DBOS's own id for keyed sends
+    message_uuid = _message_uuid(idempotency_key, destination_id)
     with sysdb.engine.begin() as c:
         if c.dialect.name == "postgresql":
             if idempotency_key is not None:
