@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from communication.client import Client
-from communication.client_errors import ClientError
+from communication.client.errors import ClientError
 
 TOUR_QUEUE = "example-tour"
 WAIT = 60.0  # seconds any single step of the tour may take before it is reported as failed

@@ -14,14 +14,14 @@ import time
 from dbos import DBOS, SetWorkflowID
 
 from bench.common import pg_commits
-from communication.runtime import dbos_config
-from communication.settings import Settings
+from communication.core.settings import Settings
+from communication.node.runtime import dbos_config
 
 
 async def main(url: str, readers: int, writes: int, interval_ms: float) -> dict[str, object]:
     """Launch DBOS in-process, start the bench workflow, read it with ``readers`` DBOS readers."""
-    import workflows  # noqa: F401  (registers bench_stream)
-    from workflows.bench_workflow import BENCH_STREAM, bench_stream_workflow
+    import bench.workflows  # noqa: F401  (registers bench_stream)
+    from bench.workflows import BENCH_STREAM, bench_stream_workflow
 
     settings = Settings(database_url=url, log_level="warning")
     DBOS(config=dbos_config(settings))

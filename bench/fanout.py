@@ -79,7 +79,9 @@ async def measure_hub(
     database_url: str, subscribers: int, writes: int, interval_ms: float, logs: Path
 ) -> dict[str, Any]:
     """Our path: server subprocess, ``subscribers`` SSE clients on one stream."""
-    with ServerProcess(database_url, log_dir=logs, env={"COMM_LOG_LEVEL": "warning"}) as server:
+    with ServerProcess(
+        database_url, log_dir=logs, env={"COMM_LOG_LEVEL": "warning", "COMM_WORKFLOWS": "workflows,bench.workflows"}
+    ) as server:
         run = await _hub_run(server.url, subscribers, writes, interval_ms)
         before = pg_commits(database_url)
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as api:
@@ -99,7 +101,9 @@ async def measure_hub(
 
 async def measure_idle_rss(database_url: str, connections: int, logs: Path) -> float:
     """Server RSS growth per idle SSE connection (bytes)."""
-    with ServerProcess(database_url, log_dir=logs, env={"COMM_LOG_LEVEL": "warning"}) as server:
+    with ServerProcess(
+        database_url, log_dir=logs, env={"COMM_LOG_LEVEL": "warning", "COMM_WORKFLOWS": "workflows,bench.workflows"}
+    ) as server:
         assert server.pid is not None
         run = await _hub_run(server.url, 1, 1, 0)
         await asyncio.sleep(1.0)  # settle allocations of the first connection before the baseline

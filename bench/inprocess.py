@@ -14,8 +14,8 @@ from typing import Any
 
 from dbos import DBOS, SetWorkflowID
 
-from communication.runtime import dbos_config
-from communication.settings import Settings
+from communication.core.settings import Settings
+from communication.node.runtime import dbos_config
 
 
 async def _start(fn: Any, wid: str, params: dict[str, Any]) -> None:
@@ -26,7 +26,7 @@ async def _start(fn: Any, wid: str, params: dict[str, Any]) -> None:
 
 async def hops(n: int, interval_ms: float) -> dict[str, list[float]]:
     """message → recv, event set → blocked get_event, stream write → read_stream_async (seconds)."""
-    from workflows.bench_workflow import BENCH_STREAM, bench_echo_workflow, bench_stream_workflow, bench_ticks_workflow
+    from bench.workflows import BENCH_STREAM, bench_echo_workflow, bench_stream_workflow, bench_ticks_workflow
 
     out: dict[str, list[float]] = {"msg_recv": [], "event_get": [], "stream_read": []}
     await _start(bench_echo_workflow, "ref-echo", {"n": n})
@@ -92,6 +92,7 @@ async def throughput(total: int, concurrency: list[int]) -> dict[str, dict[int, 
 
 async def main(url: str, n: int, interval_ms: float, total: int, concurrency: list[int]) -> dict[str, Any]:
     """Launch DBOS in this process and run every in-process measurement."""
+    import bench.workflows  # noqa: F401  (registration)
     import workflows  # noqa: F401  (registration)
 
     DBOS(config=dbos_config(Settings(database_url=url, log_level="warning")))

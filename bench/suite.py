@@ -56,7 +56,9 @@ async def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dic
     res: dict[str, Any] = {}
     with (
         fresh_database(backend, work) as url,
-        ServerProcess(url, log_dir=work, env={"COMM_LOG_LEVEL": "warning"}) as server,
+        ServerProcess(
+            url, log_dir=work, env={"COMM_LOG_LEVEL": "warning", "COMM_WORKFLOWS": "workflows,bench.workflows"}
+        ) as server,
     ):
         res["http_hops"] = await http_hops.hops(server.url, args.n, args.interval_ms)
         res["http_tp"] = await http_hops.throughput(server.url, args.total, args.concurrency)

@@ -42,7 +42,7 @@ from tests.chaos_support import (
     read_all,
     task_rng,
 )
-from workflows.chaos_workflow import CHAOS_TOPIC, CONSUMED_STREAM, NUMBERS_STREAM
+from tests.chaos_workflow import CHAOS_TOPIC, CONSUMED_STREAM, NUMBERS_STREAM
 
 
 @dataclass

@@ -10,8 +10,8 @@ from dbos import DBOS
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from communication.core.registry import registry
 from tests.support import app_client
-from workflows.registry import registry
 
 
 class _Empty(BaseModel):

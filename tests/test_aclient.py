@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from communication import client_errors as ce
-from communication.aclient import AsyncClient
-from communication.models import EventOut, StreamItem
-from communication.sse import RetryPolicy
+from communication.client import errors as ce
+from communication.client._async_client import AsyncClient
+from communication.client.sse import RetryPolicy
+from communication.protocol.models import EventOut, StreamItem
 from tests.server_proc import (
     EVENT_WATCH,
     SESSION_EVENTS,

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from communication.auth import AccessControl
-from communication.settings import Settings
+from communication.core.auth import AccessControl
+from communication.core.settings import Settings
 from server import create_app
 from tests.support import app_client, make_settings, start
 
@@ -41,7 +41,7 @@ def _token(client: TestClient, workflow_id: str) -> str:
 
 
 def test_open_server_logs_a_warning_and_allows_everything(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="api.auth"):
+    with caplog.at_level(logging.WARNING, logger="communication.http.access"):
         app = create_app(make_settings(database_url))
     assert any("no API key configured" in r.message for r in caplog.records)
     with TestClient(app) as c:

@@ -44,6 +44,8 @@ from tests.chaos_workload import Workload
 from tests.server_proc import ROOT, ServerProcess, TcpProxy
 
 SERVER_ENV = {
+    # The chaos workload is a test workflow: registered only where the suite asks for it.
+    "COMM_WORKFLOWS": "workflows,tests.chaos_workflow",
     # Heartbeats every 2 s keep a cut that the kernel did not report from looking like a live, idle tail for long.
     "COMM_SSE_HEARTBEAT_SECONDS": "2",
     "COMM_LOG_LEVEL": "warning",
@@ -229,7 +231,11 @@ async def test_kill9_of_http_node_and_worker_loses_and_repeats_nothing(
         log_dir=tmp_path,
         executor_id="chaos-worker",
         queue=WORK_QUEUE,
-        env={"COMM_LOG_LEVEL": "warning", "COMM_APP_VERSION": SERVER_ENV["COMM_APP_VERSION"]},
+        env={
+            "COMM_LOG_LEVEL": "warning",
+            "COMM_APP_VERSION": SERVER_ENV["COMM_APP_VERSION"],
+            "COMM_WORKFLOWS": SERVER_ENV["COMM_WORKFLOWS"],
+        },
     )
     proxy: TcpProxy | None = None
     try:

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from communication import client_errors as ce
 from communication.client import Client
-from communication.client_models import LiveEnd
-from communication.models import StreamItem
-from communication.sse import RetryPolicy
+from communication.client import errors as ce
+from communication.client.models import LiveEnd
+from communication.client.sse import RetryPolicy
+from communication.protocol.models import StreamItem
 from tests.server_proc import (
     EVENT_WATCH,
     SESSION_EVENTS,

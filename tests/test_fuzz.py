@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 from schemathesis.config import SchemathesisConfig
 
-from communication.settings import Settings
+from communication.core.settings import Settings
 from conftest import postgres_admin_url
 from server import create_app
 from tests.live_server import LiveServer, live_server

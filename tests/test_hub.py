@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from communication.core import Core
-from communication.hub import End, Hub, Item
+from communication.core.hub import End, Hub, Item
+from communication.core.services import Core
 from server import create_app
 from tests.support import make_settings
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from communication import metrics
-from communication.metrics import REGISTRY
+from communication.core import metrics
+from communication.core.metrics import REGISTRY
 from tests.support import result, start, wait_event
 
 

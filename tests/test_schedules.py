@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from communication.errors import InvalidCron
-from communication.schedules import check_cron, interval_to_cron, next_fire_times
+from communication.core.schedules import check_cron, interval_to_cron, next_fire_times
+from communication.protocol.errors import InvalidCron
 from tests.support import app_client, result
 
 NIGHTLY = "0 3 * * *"  # never fires during a test

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from communication.errors import WebhookSignatureInvalid, WebhookTimestampOutOfWindow
-from communication.settings import Settings
-from communication.webhooks import WebhookVerifier, idempotency_key, sign_standard
+from communication.core.settings import Settings
+from communication.core.webhooks import WebhookVerifier, idempotency_key, sign_standard
+from communication.protocol.errors import WebhookSignatureInvalid, WebhookTimestampOutOfWindow
 from tests.support import app_client, result, start, wait_event
 from workflows.payment_workflow import payment_status
 

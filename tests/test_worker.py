@@ -13,9 +13,9 @@ import pytest
 from dbos import DBOS
 
 import server
-from api.serving import begin_shutdown
-from communication.config_check import ConfigError, check_database_url, check_settings, load_settings, mask_url
-from communication.settings import Settings
+from communication.core.config_check import ConfigError, check_database_url, check_settings, load_settings, mask_url
+from communication.core.settings import Settings
+from communication.node.serving import begin_shutdown
 from tests.server_proc import ROOT, ServerProcess, free_port
 from tests.support import app_client, result, start, wait_event
 from tests.worker_proc import WorkerProcess, wait_ready
@@ -80,7 +80,7 @@ def test_load_settings_reports_every_bad_variable_without_echoing_values(monkeyp
     assert "topsecret" not in str(info.value)
 
 
-@pytest.mark.parametrize("command", [["server.py"], ["-m", "communication.worker"]])
+@pytest.mark.parametrize("command", [["server.py"], ["-m", "communication.node.worker"]])
 def test_invalid_configuration_exits_2_with_one_line_per_problem(command: list[str], tmp_path: Path) -> None:
     env = dict(os.environ, DBOS_SYSTEM_DATABASE_URL="postgresql://u:pw@127.0.0.1:1/d?sslmode=sometimes")
     env.pop("COMM_WORK_QUEUE", None)

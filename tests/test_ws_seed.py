@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from communication.step_status import STEP_STATUS_STREAM, tracked_step
+from communication.kit.step_status import STEP_STATUS_STREAM, tracked_step
 from tests.live_server import LiveServer, live_server
 
 STEPS = ["validate_input", "process_data", "finalize"]

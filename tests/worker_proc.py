@@ -1,4 +1,4 @@
-"""A real ``python -m communication.worker`` in a subprocess, for worker, shutdown and multi-node tests.
+"""A real ``python -m communication.node.worker`` in a subprocess, for worker, shutdown and multi-node tests.
 
 Readiness is observed on the worker's own health port (``COMM_WORKER_METRICS_PORT``), so tests never sleep to
 wait for it. Output goes to ``worker-<executor id>.log`` under ``log_dir``; start-up failures include its tail.
@@ -96,7 +96,7 @@ class WorkerProcess:
             raise RuntimeError("worker already running")
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "communication.worker"],
+            [sys.executable, "-m", "communication.node.worker"],
             cwd=ROOT,
             env=self.environment(),
             stdout=self._log,

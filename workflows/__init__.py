@@ -1,11 +1,15 @@
-"""Durable workflows and their registry. Never imports FastAPI or anything HTTP.
+"""The seed's workflows: an application of the communication library, loaded by configuration.
 
-Importing this package registers every built-in workflow type with DBOS and with :data:`registry`.
+``COMM_WORKFLOWS`` / ``--workflows`` name the modules a server imports at start-up; the default is this package.
+Importing it registers every built-in example type (``events``, ``messaging``, ``streaming``, ``counter``,
+``payment``, ``pipeline``, ``monty_python``, ``fast_temporal``) with DBOS and with the library's registry.
+Workflows here import only the workflow kit (:mod:`communication.kit`) and the wire names
+(:mod:`communication.protocol`), never the server.
 """
 
+from typing import Any
+
 from workflows import (  # noqa: F401  (registration)
-    bench_workflow,
-    chaos_workflow,
     counter_workflow,
     events_workflow,
     fast_temporal_workflow,
@@ -13,10 +17,10 @@ from workflows import (  # noqa: F401  (registration)
     monty_workflow,
     payment_workflow,
     pipeline_workflow,
-    scheduled_dispatch,
-    session_workflow,
     streaming_workflow,
 )
-from workflows.registry import WorkflowRegistry, WorkflowType, registry
 
-__all__ = ["WorkflowRegistry", "WorkflowType", "registry"]
+
+def configure(settings: Any) -> None:
+    """Called once at start-up by the server or worker that loads this package (see ``COMM_WORKFLOWS``)."""
+    pipeline_workflow.configure(getattr(settings, "pipeline_artifact_dir", None))

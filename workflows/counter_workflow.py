@@ -1,7 +1,7 @@
 """The ``counter`` workflow: a long-lived workflow that answers requests (the request/reply convention).
 
 It keeps a running total and serves requests sent with :meth:`communication.client.Client.send_and_wait`
-(or any client following :mod:`communication.replies`):
+(or any client following :mod:`communication.protocol.replies`):
 
 * ``{"op": "add", "amount": n}`` → adds ``n`` (an integer), answers ``{"ok": true, "value": total}``;
 * ``{"op": "get"}`` → answers ``{"ok": true, "value": total}``;
@@ -20,10 +20,9 @@ from typing import Any
 from dbos import DBOS
 from pydantic import BaseModel, Field
 
-from communication.replies import REQUEST_TOPIC, parse_request, reply
-from communication.validation import KEY_PATTERN
-from workflows.keys import STATUS_EVENT
-from workflows.registry import registry
+from communication.kit import REQUEST_TOPIC, parse_request, registry, reply
+from communication.protocol.names import STATUS_EVENT
+from communication.protocol.validation import KEY_PATTERN
 
 VALUE_EVENT = "value"
 HISTORY_STREAM = "history"

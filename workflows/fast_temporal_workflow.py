@@ -1,7 +1,7 @@
 """The ``fast_temporal`` demo workflow (seed: fast-temporal's WebSocket demo, now on DBOS).
 
 Three named steps - ``validate_input``, ``process_data``, ``finalize`` - over the arguments a client sent
-(``{"args": {...}}`` on ``WS /ws/{user_id}``). The steps are :func:`~communication.step_status.tracked_step`\\ s,
+(``{"args": {...}}`` on ``WS /ws/{user_id}``). The steps are :func:`~communication.kit.step_status.tracked_step`\\ s,
 so their Running / Completed / Failed records land on stream ``step_status`` with no status code in the
 workflow itself. ``fail_step`` makes one step raise, to exercise the failure path.
 """
@@ -14,10 +14,10 @@ from typing import Any, Literal
 from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, Field
 
-from communication.step_status import tracked_step
-from workflows.registry import registry
+from communication.kit import registry, tracked_step
+from communication.protocol.names import FAST_TEMPORAL_TYPE
 
-TYPE_NAME = "fast_temporal"
+TYPE_NAME = FAST_TEMPORAL_TYPE
 STEP_NAMES = ("validate_input", "process_data", "finalize")
 StepName = Literal["validate_input", "process_data", "finalize"]
 

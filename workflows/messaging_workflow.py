@@ -7,9 +7,8 @@ from typing import Any
 from dbos import DBOS
 from pydantic import BaseModel, Field
 
-from communication.callbacks import APPROVAL_LINK_EVENT, publish_callback_link
-from workflows.keys import NOTIFICATION_TOPIC, PROGRESS_EVENT, STATUS_EVENT
-from workflows.registry import registry
+from communication.kit import APPROVAL_LINK_EVENT, publish_callback_link, registry
+from communication.protocol.names import NOTIFICATION_TOPIC, PROGRESS_EVENT, STATUS_EVENT
 from workflows.steps import compute_fibonacci
 
 

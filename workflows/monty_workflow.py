@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Self
+from typing import Any
 
 from dbos import DBOS
-from pydantic import BaseModel, Field, model_validator
 
-from workflows.registry import registry
-
-TYPE_NAME = "monty_python"
-#: Event holding the workflow's current state (a JSON object, see :func:`initial_state`).
-STATE_EVENT = "state"
-#: Topic of the stop message (any payload).
-STOP_TOPIC = "stop"
-#: Bounds of the sleep range, in seconds.
-MIN_SLEEP = 0.01
-MAX_SLEEP = 86_400.0
+from communication.kit import registry
+from communication.protocol.monty import (
+    STATE_EVENT,
+    STOP_TOPIC,
+    TYPE_NAME,
+    MontyInput,
+    initial_state,
+)
 
 QUOTES: tuple[str, ...] = (
     "Nobody expects the Spanish Inquisition!",
@@ -59,23 +56,6 @@ QUOTES: tuple[str, ...] = (
 )
 
 
-class MontyInput(BaseModel):
-    """Input of the ``monty_python`` workflow."""
-
-    # The 10 ms floor bounds an unstopped workflow to ~100 iterations/s: a zero sleep would be a hot loop of writes.
-    min_sleep_seconds: float = Field(5.0, ge=MIN_SLEEP, le=MAX_SLEEP, description="Shortest sleep per iteration.")
-    max_sleep_seconds: float = Field(30.0, ge=MIN_SLEEP, le=MAX_SLEEP, description="Longest sleep per iteration.")
-    max_iterations: int | None = Field(
-        None, ge=1, le=1_000_000, description="Finish by itself after this many quotes. Unset: run until stopped."
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min_sleep_seconds > self.max_sleep_seconds:
-            raise ValueError("min_sleep_seconds must not exceed max_sleep_seconds")
-        return self
-
-
 def sleep_text(seconds: float) -> str:
     """``15`` for whole seconds, ``0.05`` otherwise (the status reads ``..._sleeping_for_15_seconds``)."""
     return f"{seconds:g}"
@@ -101,22 +81,6 @@ async def pick_quote() -> dict[str, Any]:
 async def clock() -> float:
     """Wall-clock time, recorded."""
     return time.time()
-
-
-def initial_state(started_at: float) -> dict[str, Any]:
-    """The state published before the first sleep. Every later state has the same keys."""
-    return {
-        "status": "started",
-        "iteration": 0,
-        "quotes_delivered": 0,
-        "current_quote": None,
-        "progress": 0,  # 0 while sleeping, 100 once the iteration's quote is delivered
-        "sleep_seconds": None,
-        "sleep_until": None,  # epoch seconds; lets a UI animate a progress bar without more events
-        "started_at": started_at,
-        "updated_at": started_at,
-        "stopped": False,
-    }
 
 
 @registry.register(

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from dbos import DBOS
 from pydantic import BaseModel, Field
 
-from workflows.keys import STATUS_EVENT
-from workflows.registry import registry
+from communication.kit import registry
+from communication.protocol.names import STATUS_EVENT
 from workflows.steps import now
 
 PAYMENT_TOPIC = "payment"

@@ -29,8 +29,8 @@ from typing import Any
 from dbos import DBOS, StepOptions
 from pydantic import BaseModel, Field, model_validator
 
-from workflows.keys import NOTIFICATION_TOPIC, PROGRESS_STREAM, STATUS_EVENT
-from workflows.registry import registry
+from communication.kit import registry
+from communication.protocol.names import NOTIFICATION_TOPIC, PROGRESS_STREAM, STATUS_EVENT
 
 ARTIFACT_EVENT = "artifact"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

@@ -7,8 +7,8 @@ from typing import Any
 from dbos import DBOS
 from pydantic import BaseModel, Field
 
-from workflows.keys import PROGRESS_STREAM, STATUS_EVENT
-from workflows.registry import registry
+from communication.kit import registry
+from communication.protocol.names import PROGRESS_STREAM, STATUS_EVENT
 from workflows.steps import compute_fibonacci, now
 
 

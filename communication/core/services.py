@@ -1,0 +1,48 @@
+"""The communication core: one object bundling the services the HTTP layer (and tests) call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from communication.core.control import WorkflowControl
+from communication.core.events import EventService
+from communication.core.hub import Hub
+from communication.core.messages import MessageService
+from communication.core.registry import WorkflowRegistry
+from communication.core.schedules import ScheduleService
+from communication.core.sessions import SessionService
+from communication.core.settings import Settings
+from communication.core.streams import StreamService
+
+
+@dataclass(frozen=True)
+class Core:
+    """Services over one running DBOS instance."""
+
+    settings: Settings
+    registry: WorkflowRegistry
+    hub: Hub
+    workflows: WorkflowControl
+    events: EventService
+    messages: MessageService
+    streams: StreamService
+    sessions: SessionService
+    schedules: ScheduleService
+
+    @classmethod
+    def build(cls, settings: Settings, registry: WorkflowRegistry, hub: Hub) -> Core:
+        """Wire the services for ``settings`` around the process's fan-out ``hub``."""
+        workflows = WorkflowControl(settings, registry)
+        messages = MessageService()
+        streams = StreamService()
+        return cls(
+            settings=settings,
+            registry=registry,
+            workflows=workflows,
+            events=EventService(settings, hub),
+            hub=hub,
+            messages=messages,
+            streams=streams,
+            sessions=SessionService(settings, workflows, messages, streams),
+            schedules=ScheduleService(settings, registry),
+        )

@@ -1,0 +1,219 @@
+"""The one settings object of the server (pydantic-settings).
+
+Nothing reads ``os.environ`` at import time: ``Settings()`` is built by ``server.main()`` (or by a test) and
+passed into ``create_app(settings)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class Settings(BaseSettings):
+    """Server configuration. Every field can be set from the environment with the ``COMM_`` prefix.
+
+    The database URL is also read from ``DBOS_SYSTEM_DATABASE_URL``, the name DBOS itself documents.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COMM_", extra="ignore", populate_by_name=True)
+
+    app_name: str = Field("dbos-comm", description="DBOS application name.")
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 picks a free port).")
+    log_level: LogLevel = Field("info", description="Log level for the server and DBOS.")
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DBOS_SYSTEM_DATABASE_URL", "COMM_DATABASE_URL"),
+        description="DBOS system database URL (postgresql://... or sqlite:///...). "
+        "Unset: an SQLite file under data_dir.",
+    )
+    data_dir: Path = Field(Path("data"), description="Where the default SQLite database lives.")
+    # Why 0.01 s: DBOS's SQLite backend has no push notifications and polls at this interval
+    # (its default 1.0 s makes every blocking wait feel broken). One indexed read per waiter
+    # every 10 ms keeps hops well under 50 ms and costs little on an embedded database.
+    sqlite_polling_interval_sec: float = Field(
+        0.01, ge=0.001, le=5.0, description="SQLite notification polling interval (seconds)."
+    )
+    # Why 0.001 s: on Postgres, DBOS coalesces stream/event NOTIFYs off the write path; the
+    # interval is pure added latency and its minimum still caps notifying commits at 1000/s.
+    notification_coalesce_sec: float = Field(
+        0.001, ge=0.001, le=1.0, description="Postgres LISTEN/NOTIFY coalescing interval (seconds)."
+    )
+    sys_db_pool_size: int = Field(20, ge=2, le=200, description="System database pool size.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes (413 beyond).")
+    max_json_depth: int = Field(32, ge=2, le=256, description="Deepest accepted JSON nesting.")
+    default_wait_seconds: float = Field(
+        30.0, ge=0.0, description="Wait used by blocking reads when the caller gives no timeout."
+    )
+    max_wait_seconds: float = Field(
+        120.0, ge=1.0, le=3600.0, description="Upper clamp for every caller-supplied timeout."
+    )
+    demo_step_delay_seconds: float = Field(
+        0.5,
+        ge=0.0,
+        le=60.0,
+        description="Pause between steps of workflows started through the seed endpoints, so progress is observable.",
+    )
+    executor_id: str | None = Field(None, description="DBOS executor id of this process.")
+    workflows: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["workflows"],
+        description="Python modules imported at start-up, comma-separated; each registers workflow types "
+        "(default: the built-in examples in the 'workflows' package). HTTP nodes and workers must load the same list.",
+    )
+
+    # --- live delivery (issue 3) ---
+    sse_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="Interval of SSE heartbeat comments (keeps proxies from closing idle tails)."
+    )
+    sse_send_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="A live client that accepts no data for this long is disconnected."
+    )
+    hub_buffer_size: int = Field(
+        4096,
+        ge=16,
+        le=1_000_000,
+        description="Values each fan-out feed keeps; a live subscriber further behind is dropped.",
+    )
+    hub_recheck_seconds: float = Field(
+        1.0, gt=0, le=60, description="Postgres: safety re-read of each live feed in case a NOTIFY was missed."
+    )
+    session_idle_timeout_seconds: float = Field(
+        300.0, gt=0, le=7 * 24 * 3600, description="A session without posts for this long closes with 'timeout'."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")):
+            raise ValueError("must start with postgresql:// or sqlite:/// (got a URL with another scheme)")
+        return value
+
+    def resolved_database_url(self) -> str:
+        """The system database URL, defaulting to an SQLite file under ``data_dir`` (created here)."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / f'{self.app_name}.sqlite').resolve()}"
+
+    def is_sqlite(self) -> bool:
+        """Whether the resolved database is SQLite."""
+        return self.resolved_database_url().startswith("sqlite")
+
+    def clamp_wait(self, requested: float | None) -> float:
+        """Bound a caller-supplied wait to ``[0, max_wait_seconds]``; ``None`` means the default."""
+        if requested is None:
+            requested = self.default_wait_seconds
+        return max(0.0, min(float(requested), self.max_wait_seconds))
+
+    # --- security (issue 5) ---
+    # Lists read from the environment are comma-separated (COMM_API_KEYS=k1,k2) or a JSON array.
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        repr=False,
+        description="Keys accepted as 'Authorization: Bearer <key>'. Empty: the server is open (a warning is logged).",
+    )
+    server_secret: str | None = Field(
+        None,
+        repr=False,
+        min_length=16,
+        description="HMAC secret for callback links and read tokens. Unset: generated on first use and kept in "
+        "<data_dir>/server_secret so links survive restarts. Set it when several processes share one database.",
+    )
+    read_token_ttl_seconds: float = Field(900.0, ge=1.0, le=86400.0, description="Default lifetime of read tokens.")
+    callback_link_ttl_seconds: float = Field(
+        86400.0, ge=1.0, le=30 * 86400.0, description="Default lifetime of callback links."
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="Absolute URL clients reach the server at (https://flows.example.com); prefixes links minted "
+        "inside workflows. Unset: such links are paths. Links minted through the API use the request's URL.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS ('*' for any). Empty: no CORS headers."
+    )
+    webhook_tolerance_seconds: float = Field(
+        300.0, ge=1.0, le=86400.0, description="Largest accepted age (or skew) of a signed webhook's timestamp."
+    )
+    webhook_secrets_standard: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, repr=False, description="Standard Webhooks secrets (whsec_<base64>); several rotate."
+    )
+    webhook_secrets_stripe: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, repr=False, description="Stripe endpoint signing secrets (whsec_...); several rotate."
+    )
+    webhook_secrets_github: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, repr=False, description="GitHub webhook secrets; several rotate."
+    )
+
+    @field_validator(
+        "api_keys",
+        "cors_origins",
+        "workflows",
+        "webhook_secrets_standard",
+        "webhook_secrets_stripe",
+        "webhook_secrets_github",
+        mode="before",
+    )
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    # --- deployment (issue 6) ---
+    # Checked as a whole at start by communication.core.config_check (file paths, TLS parameters, combinations).
+    work_queue: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="DBOS queue for workflow starts. Set: HTTP nodes enqueue starts onto it and worker processes "
+        "(python -m communication.node.worker) execute them. Unset: starts run in the HTTP process.",
+    )
+    execute_queue_in_http: bool = Field(
+        False,
+        description="With work_queue set, let this HTTP process execute the queue too (a single node with limits).",
+    )
+    worker_concurrency: int | None = Field(
+        None, ge=1, le=10_000, description="Most work-queue workflows one process runs at once. Unset: no limit."
+    )
+    global_concurrency: int | None = Field(
+        None, ge=1, le=100_000, description="Most work-queue workflows running across all processes. Unset: no limit."
+    )
+    queue_polling_interval_sec: float = Field(
+        1.0, ge=0.01, le=60.0, description="How often a process looks for work on the work queue (seconds)."
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0,
+        ge=0.0,
+        le=3600.0,
+        description="On SIGINT/SIGTERM: how long open requests and in-flight workflows may continue before the "
+        "process exits. Unfinished workflows are recovered when a process with the same executor id starts.",
+    )
+    app_version: str | None = Field(
+        None,
+        max_length=128,
+        description="DBOS application version. Every process sharing a database must agree; unset: DBOS hashes "
+        "the workflow code (identical code gives identical versions).",
+    )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Worker mode: serve /healthz, /readyz and /metrics on this port (host: COMM_HOST). Unset: no HTTP.",
+    )
+    pipeline_artifact_dir: Path | None = Field(
+        None, description="Where the pipeline workflow writes its published JSON artifacts. Unset: event only."
+    )
+    schedule_backfill_max: int = Field(
+        1000, ge=1, le=100_000, description="Most runs one schedule backfill request may enqueue."
+    )

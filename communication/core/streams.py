@@ -1,0 +1,47 @@
+"""Stream snapshots and stream listings (never blocking; live tails build on these offsets)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from communication.adapter import store
+from communication.protocol.errors import WorkflowNotFound
+from communication.protocol.models import StreamItem, StreamList, StreamSnapshot, StreamSummary
+
+
+class StreamService:
+    """Read-only views of workflow streams."""
+
+    async def list(self, workflow_id: str) -> StreamList:
+        """Every stream of the workflow with its length and closed flag. Raises WorkflowNotFound."""
+        status, infos = await asyncio.to_thread(store.list_streams, workflow_id)
+        if status is None:
+            raise WorkflowNotFound(workflow_id)
+        return StreamList(
+            workflow_id=workflow_id,
+            status=status,
+            streams=[StreamSummary(key=i.key, length=i.length, closed=i.closed) for i in infos],
+        )
+
+    async def snapshot(self, workflow_id: str, key: str, offset: int, limit: int) -> StreamSnapshot:
+        """Up to ``limit`` values from ``offset`` with ``next_offset`` and flags. Raises WorkflowNotFound.
+
+        A stream that was never written reads as empty (it may be written later).
+        """
+        page = await asyncio.to_thread(store.read_stream, workflow_id, key, offset, limit)
+        if page is None:
+            raise WorkflowNotFound(workflow_id)
+        complete = page.closed
+        if not complete and store.is_terminal(page.status) and len(page.values) < limit:
+            # Finished workflow and the page ended before the limit: nothing more will ever be written.
+            complete = True
+        return StreamSnapshot(
+            workflow_id=workflow_id,
+            key=key,
+            offset=offset,
+            values=[StreamItem(offset=offset + i, value=v) for i, v in enumerate(page.values)],
+            next_offset=page.next_offset,
+            closed=page.closed,
+            workflow_status=page.status,
+            complete=complete,
+        )

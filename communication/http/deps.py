@@ -1,0 +1,52 @@
+"""Shared request dependencies: the core, validated path parameters, clamped waits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from communication.core.services import Core
+from communication.core.settings import Settings
+from communication.protocol.validation import KEY_PATTERN, WORKFLOW_ID_PATTERN
+
+
+def get_core(request: Request) -> Core:
+    """The communication core built in the app's lifespan."""
+    core: Core = request.app.state.core
+    return core
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+WorkflowId = Annotated[
+    str,
+    Path(pattern=WORKFLOW_ID_PATTERN, description="Workflow id.", examples=["wf-events-1"]),
+]
+EventKey = Annotated[str, Path(pattern=KEY_PATTERN, description="Event key.", examples=["progress"])]
+StreamKey = Annotated[str, Path(pattern=KEY_PATTERN, description="Stream key.", examples=["progress_stream"])]
+
+
+def clamped_timeout(
+    request: Request,
+    timeout: Annotated[
+        float | None,
+        Query(
+            description="Seconds to wait. Default 30; values are clamped to [0, max_wait_seconds] (120).",
+            examples=[10],
+            allow_inf_nan=False,
+        ),
+    ] = None,
+) -> float:
+    """The caller's wait, bounded by settings."""
+    return get_settings(request).clamp_wait(timeout)
+
+
+Timeout = Annotated[float, Depends(clamped_timeout)]

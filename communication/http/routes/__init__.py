@@ -1,0 +1,62 @@
+"""FastAPI routers, one module per resource. Handlers parse, call one core function, and respond."""
+
+from fastapi import APIRouter
+
+from communication.http import access as auth
+from communication.http import live
+from communication.http.routes import (
+    admin,
+    callbacks,
+    compat,
+    events,
+    health,
+    messages,
+    metrics,
+    monty,
+    schedules,
+    sessions,
+    streams,
+    ui,
+    webhooks,
+    workflows,
+    ws,
+    ws_seed,
+)
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    workflows.router,
+    live.router,  # before events: /events/live must win over /events/{key}
+    events.router,
+    messages.router,
+    streams.router,
+    compat.router,
+    auth.router,
+    callbacks.router,
+    callbacks.public_router,
+    webhooks.router,
+    schedules.router,
+    sessions.router,
+    ws.router,
+    ws_seed.router,
+    monty.router,
+    metrics.router,  # needs an API key when keys are configured (scrape with a bearer token)
+    admin.router,
+    ui.router,  # the dashboard (issue 7): / and /ui/
+]
+
+# Access groups (issue 5), applied by server.create_app. A router in neither list requires an API key.
+#: Open to anyone: health checks, and endpoints whose signature or link is the credential.
+# ws and ws_seed authenticate inside their handlers (WebSocket routes cannot use the HTTP dependencies).
+PUBLIC_ROUTERS: list[APIRouter] = [
+    health.router,
+    callbacks.public_router,
+    webhooks.router,
+    ws.router,
+    ws_seed.router,
+    ui.router,  # static page only; its API calls carry the key / read tokens
+]
+#: GET reads of one workflow's events and streams: an API key, or a read token for that workflow.
+READ_ROUTERS: list[APIRouter] = [live.router, events.router, streams.router]
+
+__all__ = ["PUBLIC_ROUTERS", "READ_ROUTERS", "ROUTERS"]

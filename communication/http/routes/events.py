@@ -1,0 +1,49 @@
+"""/v1/workflows/{id}/events: all events, or one key with a bounded blocking wait."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sse_starlette import EventSourceResponse
+
+from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
+from communication.http.live import SSE_RESPONSE, LastEventId, event_watch, resume_position, wants_sse
+from communication.http.schemas import error_responses
+from communication.protocol.models import EventOut, EventsOut
+
+router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
+
+
+@router.get(
+    "",
+    summary="Get all events of a workflow (never blocks; SSE watch with Accept: text/event-stream)",
+    response_model=EventsOut,
+    responses={**SSE_RESPONSE, **error_responses(404)},
+)
+async def all_events(
+    request: Request, workflow_id: WorkflowId, core: CoreDep, settings: SettingsDep, last_event_id: LastEventId = None
+) -> EventsOut | EventSourceResponse:
+    """Latest value and version of every key. With ``Accept: text/event-stream``: the live watch."""
+    if wants_sse(request):
+        return await event_watch(request, settings, workflow_id, resume_position(last_event_id, 1) - 1, None)
+    return await core.events.all(workflow_id)
+
+
+@router.get(
+    "/{key}",
+    summary="Get one event, blocking until it is set (or newer than a version)",
+    responses=error_responses(404),
+)
+async def get_event(
+    workflow_id: WorkflowId,
+    key: EventKey,
+    core: CoreDep,
+    timeout: Timeout,
+    after_version: Annotated[
+        int | None,
+        Query(ge=0, description="Wait for a value newer than this version (from a previous answer)."),
+    ] = None,
+) -> EventOut:
+    """Blocks up to ``timeout`` seconds. A finished workflow that never set the key answers 404 at once."""
+    return await core.events.get(workflow_id, key, timeout, after_version)

@@ -1,0 +1,340 @@
+"""The seed's Monty Python SSE demo on DBOS: ``/monty/stream``, ``/workflow/{id}/signal/stop``, ``.../state``.
+
+Frames follow the seed: every frame is an *unnamed* SSE message whose JSON carries an ``event`` field
+(``workflow_started``, ``progress_update``, ``workflow_completed``, ``workflow_failed``).
+
+Deliberate divergence from our v1 SSE frames (which use named ``event:`` lines): a named SSE event is not
+delivered to ``EventSource.onmessage``, and the seed's browser client listens with ``onmessage`` and switches on
+``data.event``. Unnamed frames keep that client working unchanged.
+
+Progress frames are pushed when the workflow's ``state`` event changes, through the fan-out hub's event watch
+(no polling); each carries ``id: <event version>``, so a client that reconnects with ``Last-Event-ID`` and the
+``workflow_id`` continues after the last state it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from communication.adapter import store
+from communication.core.hub import End, Hub, Item
+from communication.core.services import Core
+from communication.http.deps import CoreDep, WorkflowId
+from communication.http.live import SSE_RESPONSE, LastEventId, resume_position, sse
+from communication.http.schemas import error_responses
+from communication.protocol.errors import ValidationFailed, WorkflowIdConflict
+from communication.protocol.monty import (
+    MAX_SLEEP,
+    MIN_SLEEP,
+    STATE_EVENT,
+    STOP_TOPIC,
+    TYPE_NAME,
+    MontyInput,
+    initial_state,
+)
+from communication.protocol.validation import WORKFLOW_ID_PATTERN
+
+router = APIRouter(tags=["seed-compatible"])
+
+_DEFAULT_MIN = MontyInput.model_fields["min_sleep_seconds"].default
+_DEFAULT_MAX = MontyInput.model_fields["max_sleep_seconds"].default
+#: Idempotency key of the stop message: a repeated stop answers ``duplicate`` instead of queueing another.
+_STOP_KEY = "monty-stop"
+
+
+class MontyStreamRequest(BaseModel):
+    """Options of ``/monty/stream`` (JSON body of the POST, query parameters of the GET). All optional."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        # A finite example on purpose: "Try it out" (and schema-driven tools) get a stream that ends by itself.
+        json_schema_extra={"examples": [{"min_sleep": 0.05, "max_sleep": 0.2, "max_iterations": 3}]},
+    )
+
+    min_sleep: float | None = Field(
+        None, ge=MIN_SLEEP, le=MAX_SLEEP, description="Shortest sleep per iteration (s, >= 0.01); default 5."
+    )
+    max_sleep: float | None = Field(
+        None, ge=MIN_SLEEP, le=MAX_SLEEP, description="Longest sleep per iteration (s); default 30."
+    )
+    max_iterations: int | None = Field(
+        None, ge=1, le=1_000_000, description="Finish by itself after this many quotes (default: until stopped)."
+    )
+    workflow_id: str | None = Field(
+        None,
+        pattern=WORKFLOW_ID_PATTERN,
+        description="Id to start (or attach to, if it exists). Needed to resume with Last-Event-ID. "
+        "Default monty-python-<uuid>.",
+    )
+
+    def workflow_input(self) -> dict[str, Any]:
+        """The workflow's input; a single bound moves the other default so that ``min <= max`` still holds."""
+        low, high = self.min_sleep, self.max_sleep
+        if low is None:
+            low = _DEFAULT_MIN if high is None else min(_DEFAULT_MIN, high)
+        if high is None:
+            high = max(_DEFAULT_MAX, low)
+        return {"min_sleep_seconds": low, "max_sleep_seconds": high, "max_iterations": self.max_iterations}
+
+
+class StopOut(BaseModel):
+    """Answer of the stop signal (the seed's shape plus the delivery outcome)."""
+
+    status: str = Field("signal sent", examples=["signal sent"])
+    workflow_id: str
+    signal: str = Field("stop", examples=["stop"])
+    outcome: str = Field(description="'delivered', or 'duplicate' when a stop was already sent.")
+
+
+class MontyStateOut(BaseModel):
+    """The workflow's current state (the last ``state`` event), readable at any time."""
+
+    workflow_id: str
+    workflow_status: str = Field(description="DBOS status (PENDING while running, SUCCESS once stopped).")
+    version: int | None = Field(description="Event version of this state (SSE id); null before the first state.")
+    status: str = Field(examples=["iteration_1_sleeping_for_15_seconds", "delivered_quote_1", "stopped"])
+    iteration: int
+    quotes_delivered: int
+    current_quote: str | None
+    progress: int = Field(description="0 while sleeping, 100 once the iteration's quote is delivered.")
+    sleep_seconds: float | None
+    sleep_until: datetime | None = Field(description="When the current sleep ends (null when not sleeping).")
+    started_at: datetime | None
+    updated_at: datetime | None
+    elapsed: float = Field(description="Seconds since the start (until the stop, once stopped).")
+    stopped: bool
+    result: Any = Field(None, description="The workflow's result once it has finished.")
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+def _dt(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _now_iso() -> str:
+    return datetime.now(tz=UTC).isoformat()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def progress_frame(workflow_id: str, state: dict[str, Any], version: int) -> dict[str, Any]:
+    """A ``progress_update`` frame from one ``state`` value. Times are the state change's, so a replay is
+    identical to the live frame."""
+    started, updated = state.get("started_at"), state.get("updated_at")
+    elapsed = round(updated - started, 3) if started is not None and updated is not None else 0.0
+    return {
+        "event": "progress_update",
+        "workflow_id": workflow_id,
+        "progress": state.get("progress", 0),
+        "status": state.get("status"),
+        "elapsed": elapsed,
+        "iteration": state.get("iteration", 0),
+        "quotes_delivered": state.get("quotes_delivered", 0),
+        "current_quote": state.get("current_quote"),
+        "sleep_seconds": state.get("sleep_seconds"),
+        "version": version,
+        "timestamp": _iso(updated),
+    }
+
+
+async def final_frame(core: Core, workflow_id: str) -> dict[str, Any]:
+    """``workflow_completed`` with the result, or ``workflow_failed`` with the status and error."""
+    outcome = await core.workflows.result(workflow_id, 0.0)  # only called once the workflow is terminal
+    if outcome.status == "SUCCESS":
+        return {
+            "event": "workflow_completed",
+            "workflow_id": workflow_id,
+            "result": outcome.output,
+            "timestamp": _now_iso(),
+        }
+    return {
+        "event": "workflow_failed",
+        "workflow_id": workflow_id,
+        "status": outcome.status,
+        "error": outcome.error,
+        "timestamp": _now_iso(),
+    }
+
+
+async def _frames(
+    core: Core, hub: Hub, workflow_id: str, items: AsyncIterator[Item | End], started: dict[str, Any] | None
+) -> AsyncIterator[ServerSentEvent]:
+    if started is not None:
+        yield ServerSentEvent(_json(started))
+    while True:
+        end: End | None = None
+        async for out in items:  # the watch ends with exactly one End
+            if isinstance(out, End):
+                end = out
+            elif out.value.get("key") == STATE_EVENT:
+                frame = progress_frame(workflow_id, out.value["value"], out.position)
+                yield ServerSentEvent(_json(frame), id=str(out.position))
+        if end is not None and end.reason == "overflow":
+            # We fell behind the hub's buffer: re-open after the last version sent; nothing is skipped.
+            items = await hub.watch_events(workflow_id, end.next_offset - 1)
+            continue
+        if end is None or end.reason == "shutdown":
+            return  # no terminal frame: the client reconnects (Last-Event-ID) to this or another node
+        yield ServerSentEvent(_json(await final_frame(core, workflow_id)))
+        return
+
+
+async def _check_type(core: Core, workflow_id: str) -> None:
+    info = await core.workflows.status(workflow_id, detail=False)  # 404 workflow_not_found
+    if info.type != TYPE_NAME:
+        raise WorkflowIdConflict(
+            f"workflow {workflow_id!r} is of type {info.type!r}, not {TYPE_NAME!r}",
+            workflow_id=workflow_id,
+            existing_type=info.type,
+        )
+
+
+async def open_stream(
+    request: Request, core: Core, options: MontyStreamRequest, last_event_id: str | None
+) -> EventSourceResponse:
+    """Start (or attach to) a Monty Python workflow and stream its progress.
+
+    Without ``Last-Event-ID``: start the workflow (an existing id is attached to, not restarted), send
+    ``workflow_started``, then every state from the current one. With it: resume the existing ``workflow_id``
+    after that version, without a new ``workflow_started``.
+
+    Raises:
+        ValidationFailed: ``Last-Event-ID`` without ``workflow_id`` (422).
+        WorkflowNotFound: resuming an unknown id (404).
+        WorkflowIdConflict: the id belongs to another workflow type (409).
+    """
+    hub: Hub = request.app.state.hub
+    after_version = resume_position(last_event_id, 0) - 1  # -1: from the first state
+    started: dict[str, Any] | None = None
+    if last_event_id is not None and last_event_id.strip():
+        if options.workflow_id is None:
+            # Resuming blind would start a second, never-stopped workflow: refuse instead.
+            raise ValidationFailed("Last-Event-ID needs workflow_id (the workflow to resume)", field="workflow_id")
+        workflow_id = options.workflow_id
+        await _check_type(core, workflow_id)
+    else:
+        info, created = await core.workflows.start(
+            TYPE_NAME, options.workflow_input(), options.workflow_id or f"monty-python-{uuid.uuid4()}"
+        )
+        workflow_id = info.workflow_id
+        started = {"event": "workflow_started", "workflow_id": workflow_id, "created": created, "timestamp": _now_iso()}
+    items = await hub.watch_events(workflow_id, after_version)
+    return sse(_frames(core, hub, workflow_id, items, started), request.app.state.settings)
+
+
+_STREAM_DOC = """Frames (unnamed SSE messages; read `data.event`):
+`{"event": "workflow_started", "workflow_id", "created", "timestamp"}`, then one
+`{"event": "progress_update", "progress", "status", "elapsed", "iteration", "quotes_delivered", "current_quote",
+"sleep_seconds", "version", "timestamp", "workflow_id"}` per state change (`id:` = version), and after a stop
+`{"event": "workflow_completed", "workflow_id", "result", "timestamp"}` (or `workflow_failed`)."""
+
+
+@router.post(
+    "/monty/stream",
+    summary="Start a Monty Python workflow and stream its progress (SSE, seed)",
+    description=_STREAM_DOC,
+    response_class=EventSourceResponse,
+    responses={**SSE_RESPONSE, **error_responses(404, 409, 422)},
+)
+async def stream_post(
+    request: Request,
+    core: CoreDep,
+    body: Annotated[MontyStreamRequest | None, Body()] = None,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """The seed's endpoint. The JSON body is optional."""
+    return await open_stream(request, core, body or MontyStreamRequest(), last_event_id)
+
+
+@router.get(
+    "/monty/stream",
+    summary="Start a Monty Python workflow and stream its progress (SSE; the EventSource form)",
+    description=_STREAM_DOC + "\n\nBrowsers' `EventSource` only sends GET; pass a `workflow_id` so that its "
+    "automatic reconnects resume the same workflow.",
+    response_class=EventSourceResponse,
+    responses={**SSE_RESPONSE, **error_responses(404, 409, 422)},
+)
+async def stream_get(
+    request: Request,
+    core: CoreDep,
+    options: Annotated[MontyStreamRequest, Query()],
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Same behaviour as the POST, options as query parameters (``min_sleep``, ``max_sleep``, ``workflow_id``)."""
+    return await open_stream(request, core, options, last_event_id)
+
+
+@router.post(
+    "/workflow/{workflow_id}/signal/stop",
+    status_code=202,
+    summary="Stop a Monty Python workflow gracefully (seed)",
+    responses=error_responses(404, 409),
+)
+async def stop(workflow_id: WorkflowId, core: CoreDep) -> StopOut:
+    """Sends a message on topic ``stop`` (exactly once); the workflow ends its current sleep and finishes.
+
+    A repeated stop answers ``duplicate``, also after the workflow has finished (retries keep their answer).
+    404 unknown workflow; 409 ``workflow_finished`` if it finished without ever being sent a stop.
+    """
+    sent = await core.messages.send(workflow_id, {"signal": "stop"}, STOP_TOPIC, _STOP_KEY)
+    return StopOut(workflow_id=workflow_id, outcome=sent.outcome)
+
+
+async def read_state(core: Core, workflow_id: str) -> MontyStateOut:
+    """The workflow's last ``state`` event, with live ``elapsed`` while it runs and the result once finished.
+
+    Raises:
+        WorkflowNotFound (404), WorkflowIdConflict (409, another workflow type).
+    """
+    await _check_type(core, workflow_id)
+    events = await core.events.all(workflow_id)
+    found = events.events.get(STATE_EVENT)
+    # Between the start and the workflow's first event there is no state yet: answer "initializing".
+    current: dict[str, Any] = (
+        found.value if found is not None else {**initial_state(time.time()), "status": "initializing"}
+    )
+    finished = bool(current.get("stopped")) or store.is_terminal(events.status)
+    started = current.get("started_at")
+    until = current.get("updated_at") if finished else time.time()
+    result = (await core.workflows.result(workflow_id, 0.0)).output if events.status == "SUCCESS" else None
+    return MontyStateOut(
+        workflow_id=workflow_id,
+        workflow_status=events.status,
+        version=found.version if found is not None else None,
+        status=current.get("status", "initializing"),
+        iteration=current.get("iteration", 0),
+        quotes_delivered=current.get("quotes_delivered", 0),
+        current_quote=current.get("current_quote"),
+        progress=current.get("progress", 0),
+        sleep_seconds=current.get("sleep_seconds"),
+        sleep_until=_dt(current.get("sleep_until")),
+        started_at=_dt(started),
+        updated_at=_dt(current.get("updated_at")),
+        elapsed=round(until - started, 3) if started is not None and until is not None else 0.0,
+        stopped=bool(current.get("stopped")),
+        result=result,
+    )
+
+
+@router.get(
+    "/workflow/{workflow_id}/state",
+    summary="Current state of a Monty Python workflow (never blocks)",
+    responses=error_responses(404, 409),
+)
+async def state(workflow_id: WorkflowId, core: CoreDep) -> MontyStateOut:
+    """Iteration, quotes delivered, current quote, status; plus the result once finished."""
+    return await read_state(core, workflow_id)

@@ -1,0 +1,144 @@
+"""Durable sessions for external producers: v1 resource and the seed's ``/events`` + ``/stream`` paths."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from communication.core.hub import End, Item
+from communication.core.session_workflow import SESSION_STREAM
+from communication.http.deps import CoreDep, SettingsDep
+from communication.http.live import SSE_RESPONSE, LastEventId, frames_of, hub_of, json_text, resume_position, sse
+from communication.http.schemas import error_responses
+from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN
+
+router = APIRouter(tags=["sessions"])
+
+SessionId = Annotated[str, Path(pattern=KEY_PATTERN, description="Session id.", examples=["job-42"])]
+IdempotencyHeader = Annotated[
+    str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, description="Event id.")
+]
+
+
+class SessionEventIn(BaseModel):
+    """One event from a producer."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"type": "progress", "data": {"pct": 40}, "id": "evt-7"}]}
+    )
+
+    type: str = Field("message", pattern=KEY_PATTERN, description="'done' or 'timeout' closes the session.")
+    data: Any = Field(None, description="Any JSON value.")
+    id: str | None = Field(None, pattern=IDEMPOTENCY_KEY_PATTERN, description="Event id: reposts are duplicates.")
+
+
+class PostAck(BaseModel):
+    """Acknowledgement of a stored event."""
+
+    session_id: str
+    event_id: str
+    outcome: str = Field(description="'delivered' or 'duplicate'.")
+
+
+@router.post(
+    "/v1/sessions/{session_id}/events",
+    status_code=202,
+    summary="Post an event to a session",
+    responses=error_responses(400, 409, 413),
+)
+async def post_event(
+    session_id: SessionId, body: SessionEventIn, core: CoreDep, idempotency_key: IdempotencyHeader = None
+) -> PostAck:
+    """Acknowledged once stored. Creates the session on first post."""
+    ack = await core.sessions.post(session_id, body.type, body.data, body.id or idempotency_key)
+    return PostAck(**ack)
+
+
+@router.get(
+    "/v1/sessions/{session_id}/events",
+    summary="Read a session's events from an offset (never blocks)",
+    responses=error_responses(404),
+)
+async def read_events(
+    session_id: SessionId,
+    core: CoreDep,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """``{"session_id", "values": [{offset, value}], "next_offset", "closed"}``."""
+    return await core.sessions.snapshot(session_id, offset, limit)
+
+
+@router.get(
+    "/v1/sessions/{session_id}/live",
+    summary="Tail a session live (SSE), resumable by offset",
+    response_class=EventSourceResponse,
+    responses={**SSE_RESPONSE, **error_responses(404)},
+)
+async def tail(
+    request: Request,
+    session_id: SessionId,
+    core: CoreDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Like a stream tail: ``id: <offset>`` / ``event: value``; ``event: end`` once closed."""
+    wid = await core.sessions.open(session_id)
+    items = await hub_of(request).tail_stream(wid, SESSION_STREAM, resume_position(last_event_id, offset))
+    return sse(frames_of(items, "value"), settings)
+
+
+# -- seed paths -----------------------------------------------------------------------------------------------
+@router.post(
+    "/events/{session_id}",
+    status_code=202,
+    summary="Post an event (seed callback receiver)",
+    responses=error_responses(400, 409, 413),
+)
+async def seed_post(
+    session_id: SessionId,
+    core: CoreDep,
+    payload: Annotated[Any, Body(examples=[{"type": "progress", "data": {"step": 1}}])],
+    idempotency_key: IdempotencyHeader = None,
+) -> PostAck:
+    """Any JSON body. ``type`` (or ``event``) names the event, default ``message``; ``data`` (or the whole
+    body) is its data; ``id`` (or the Idempotency-Key header) deduplicates reposts."""
+    event_type, data, event_id = "message", payload, idempotency_key
+    if isinstance(payload, dict):
+        event_type = str(payload.get("type") or payload.get("event") or "message")
+        data = payload.get("data", payload)
+        event_id = str(payload["id"]) if payload.get("id") is not None else idempotency_key
+    ack = await core.sessions.post(session_id, event_type, data, event_id)
+    return PostAck(**ack)
+
+
+@router.get(
+    "/stream/{session_id}",
+    summary="Tail a session as SSE (seed callback receiver)",
+    response_class=EventSourceResponse,
+    responses={**SSE_RESPONSE, **error_responses(404)},
+)
+async def seed_stream(
+    request: Request, session_id: SessionId, core: CoreDep, settings: SettingsDep, last_event_id: LastEventId = None
+) -> EventSourceResponse:
+    """Each frame's ``event:`` is the event's type; the ``done`` or ``timeout`` frame is the last."""
+    wid = await core.sessions.open(session_id)
+    items = await hub_of(request).tail_stream(wid, SESSION_STREAM, resume_position(last_event_id, 0))
+
+    async def frames() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(comment="connected")
+        async for out in items:
+            if isinstance(out, Item):
+                yield ServerSentEvent(
+                    json_text(out.value), event=str(out.value.get("type", "message")), id=str(out.position)
+                )
+            elif isinstance(out, End) and out.reason == "overflow":
+                yield ServerSentEvent(json_text({"next_offset": out.next_offset}), event="overflow")
+            # closed/finished: the closing event was the last frame; shutdown: the client reconnects
+
+    return sse(frames(), settings)

@@ -1,0 +1,115 @@
+"""/v1/workflows: start, list, status, result, cancel, resume, fork, steps; /v1/workflow-types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from communication.http.deps import CoreDep, Timeout, WorkflowId
+from communication.http.schemas import ForkRequest, StartWorkflowRequest, error_responses
+from communication.protocol.models import ForkResult, StepList, WorkflowInfo, WorkflowList, WorkflowResult
+
+router = APIRouter(prefix="/v1", tags=["workflows"])
+
+
+@router.get("/workflow-types", summary="List registered workflow types with their input JSON schemas")
+async def list_types(core: CoreDep) -> list[dict[str, Any]]:
+    """Every type that ``POST /v1/workflows`` accepts, with the JSON schema of its input."""
+    return [
+        {"type": t.name, "description": t.description, "input_schema": t.input_model.model_json_schema()}
+        for t in core.registry.all()
+    ]
+
+
+@router.post(
+    "/workflows",
+    status_code=201,
+    summary="Start a workflow (idempotent per workflow id)",
+    responses={
+        200: {"model": WorkflowInfo, "description": "The id already existed; nothing was started."},
+        **error_responses(400, 409, 413),
+    },
+)
+async def start_workflow(body: StartWorkflowRequest, core: CoreDep, response: Response) -> WorkflowInfo:
+    """Start ``type`` with ``input``. 201 when started; 200 when ``workflow_id`` already existed."""
+    info, created = await core.workflows.start(body.type, body.input, body.workflow_id)
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/workflows/{info.workflow_id}"
+    return info
+
+
+@router.get("/workflows", summary="List workflows, newest first")
+async def list_workflows(
+    core: CoreDep,
+    status: Annotated[str | None, Query(description="PENDING, ENQUEUED, SUCCESS, ERROR, CANCELLED, ...")] = None,
+    type: Annotated[str | None, Query(max_length=128, description="Workflow type.")] = None,
+    created_after: Annotated[datetime | None, Query(description="ISO 8601 time.")] = None,
+    created_before: Annotated[datetime | None, Query(description="ISO 8601 time.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> WorkflowList:
+    """Filter by status, type and creation time; page with limit/offset."""
+    return await core.workflows.list(
+        status=status,
+        type_name=type,
+        created_after=created_after,
+        created_before=created_before,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/workflows/{workflow_id}", summary="Get a workflow's status", responses=error_responses(404))
+async def get_workflow(workflow_id: WorkflowId, core: CoreDep) -> WorkflowInfo:
+    """Status, input, and output or error once finished."""
+    return await core.workflows.status(workflow_id)
+
+
+@router.get(
+    "/workflows/{workflow_id}/result",
+    summary="Wait for a workflow's result (bounded long-poll)",
+    responses={
+        202: {"model": WorkflowResult, "description": "Still running when the wait ended."},
+        **error_responses(404),
+    },
+)
+async def get_result(workflow_id: WorkflowId, core: CoreDep, timeout: Timeout, response: Response) -> WorkflowResult:
+    """200 with the outcome once finished; 202 with ``done: false`` if still running after ``timeout``."""
+    result = await core.workflows.result(workflow_id, timeout)
+    if not result.done:
+        response.status_code = 202
+    return result
+
+
+@router.post("/workflows/{workflow_id}/cancel", summary="Cancel a workflow", responses=error_responses(404))
+async def cancel_workflow(workflow_id: WorkflowId, core: CoreDep) -> WorkflowInfo:
+    """Cancel; a finished workflow is left as it is."""
+    return await core.workflows.cancel(workflow_id)
+
+
+@router.post("/workflows/{workflow_id}/resume", summary="Resume a workflow", responses=error_responses(404))
+async def resume_workflow(workflow_id: WorkflowId, core: CoreDep) -> WorkflowInfo:
+    """Resume a cancelled or failed workflow from its last completed step."""
+    return await core.workflows.resume(workflow_id)
+
+
+@router.post(
+    "/workflows/{workflow_id}/fork",
+    status_code=201,
+    summary="Fork a workflow from a step",
+    responses=error_responses(404),
+)
+async def fork_workflow(workflow_id: WorkflowId, body: ForkRequest, core: CoreDep) -> ForkResult:
+    """Start a new workflow replaying steps before ``start_step`` and re-executing from it."""
+    return await core.workflows.fork(workflow_id, body.start_step)
+
+
+@router.get(
+    "/workflows/{workflow_id}/steps", summary="List a workflow's recorded steps", responses=error_responses(404)
+)
+async def list_steps(workflow_id: WorkflowId, core: CoreDep) -> StepList:
+    """Steps with outputs, errors and timing."""
+    return await core.workflows.steps(workflow_id)

@@ -1,0 +1,255 @@
+"""WebSocket per workflow: subscribe to streams (from offsets), events and status; send messages; JSON frames.
+
+Protocol (documented in QUICK_REFERENCE.md). Client → server frames, each a JSON object with ``op``:
+
+* ``{"op": "subscribe_stream", "sub": "s1", "key": "progress_stream", "offset": 0}``
+* ``{"op": "subscribe_events", "sub": "e1", "after_version": 0, "keys": ["progress"]}``
+* ``{"op": "subscribe_status", "sub": "st"}``
+* ``{"op": "unsubscribe", "sub": "s1"}``
+* ``{"op": "send", "req": "r1", "topic": "notification", "message": {...}, "idempotency_key": "k1"}``
+* ``{"op": "ping", "req": "p1"}``
+
+Server → client frames have ``type``: ``hello``, ``value`` (sub, offset, value), ``event`` (sub, key, value,
+version), ``status`` (sub, status), ``end`` (sub, reason, next_offset?, workflow_status), ``overflow`` (sub,
+next_offset), ``send_result`` (req, outcome, ...), ``pong`` (req), ``error`` (req/sub, error envelope).
+A bad frame gets an ``error`` frame and the socket stays open. Close codes: 4404 unknown workflow, 4401 not
+authorised (API key, or ``access_token`` read token for subscriptions only), 1011 internal error, 1001 server
+shutting down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from communication.core.auth import READ_TOKEN_PARAM, AccessControl
+from communication.core.hub import End, Hub, Item, record_delivery
+from communication.core.services import Core
+from communication.protocol.errors import CommError, Unauthorized, ValidationFailed
+from communication.protocol.validation import (
+    IDEMPOTENCY_KEY_PATTERN,
+    KEY_PATTERN,
+    WORKFLOW_ID_PATTERN,
+    check_workflow_id,
+)
+
+log = logging.getLogger("communication.http.routes.ws")
+router = APIRouter(tags=["live"])
+
+MAX_SUBSCRIPTIONS = 32
+SubId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubscribeStream(_Frame):
+    op: Literal["subscribe_stream"]
+    sub: SubId
+    key: str = Field(pattern=KEY_PATTERN)
+    offset: int = Field(0, ge=0)
+
+
+class SubscribeEvents(_Frame):
+    op: Literal["subscribe_events"]
+    sub: SubId
+    after_version: int = Field(0, ge=0)
+    keys: list[Annotated[str, Field(pattern=KEY_PATTERN)]] | None = None
+
+
+class SubscribeStatus(_Frame):
+    op: Literal["subscribe_status"]
+    sub: SubId
+
+
+class Unsubscribe(_Frame):
+    op: Literal["unsubscribe"]
+    sub: SubId
+
+
+class Send(_Frame):
+    op: Literal["send"]
+    req: str | None = Field(None, max_length=64)
+    topic: str = Field("notification", pattern=KEY_PATTERN)
+    message: Any
+    idempotency_key: str | None = Field(None, pattern=IDEMPOTENCY_KEY_PATTERN)
+
+
+class Ping(_Frame):
+    op: Literal["ping"]
+    req: str | None = Field(None, max_length=64)
+
+
+ClientFrame = Annotated[
+    SubscribeStream | SubscribeEvents | SubscribeStatus | Unsubscribe | Send | Ping, Field(discriminator="op")
+]
+_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+
+
+class _Connection:
+    """One socket: its subscriptions (tasks) and a lock so frames from several tasks never interleave."""
+
+    def __init__(self, ws: WebSocket, core: Core, hub: Hub, workflow_id: str, can_send: bool) -> None:
+        self.ws, self.core, self.hub, self.workflow_id = ws, core, hub, workflow_id
+        self.can_send = can_send
+        self.subs: dict[str, asyncio.Task[None]] = {}
+        self._lock = asyncio.Lock()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self._lock:
+            await self.ws.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+
+    async def error(self, exc: CommError, **ids: Any) -> None:
+        await self.send({"type": "error", **{k: v for k, v in ids.items() if v is not None}, "error": exc.to_dict()})
+
+    def start(self, sub: str, work: Any) -> None:
+        if sub in self.subs:
+            raise ValidationFailed(f"subscription {sub!r} already exists", field="sub")
+        if len(self.subs) >= MAX_SUBSCRIPTIONS:
+            raise ValidationFailed(f"at most {MAX_SUBSCRIPTIONS} subscriptions per socket", field="sub")
+        task = asyncio.create_task(self._guard(sub, work))
+        self.subs[sub] = task
+
+    async def _guard(self, sub: str, work: Any) -> None:
+        try:
+            await work
+        except CommError as exc:
+            await self.error(exc, sub=sub)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # socket gone; the receive loop cleans up
+        finally:
+            self.subs.pop(sub, None)
+
+    async def relay(self, sub: str, items: Any, kind: str, keys: set[str] | None = None) -> None:
+        async for out in items:
+            if isinstance(out, Item):
+                if kind == "value":
+                    await self.send({"type": "value", "sub": sub, "offset": out.position, "value": out.value})
+                    record_delivery(out, "websocket")
+                elif keys is None or out.value["key"] in keys:
+                    await self.send({"type": "event", "sub": sub, **out.value})
+                    record_delivery(out, "websocket")
+            elif isinstance(out, End):
+                if out.reason == "overflow":
+                    await self.send({"type": "overflow", "sub": sub, "next_offset": out.next_offset})
+                elif out.reason != "shutdown":
+                    frame: dict[str, Any] = {
+                        "type": "end",
+                        "sub": sub,
+                        "reason": out.reason,
+                        "workflow_status": out.workflow_status,
+                    }
+                    if kind == "value":
+                        frame["next_offset"] = out.next_offset
+                    await self.send(frame)
+
+    async def status(self, sub: str) -> None:
+        info = await self.core.workflows.status(self.workflow_id, detail=False)
+        await self.send({"type": "status", "sub": sub, "status": info.status})
+        # The event watch ends exactly when the workflow reaches a terminal state: report the final status.
+        watch = await self.hub.watch_events(self.workflow_id, 2**62)
+        async for out in watch:
+            if isinstance(out, End) and out.reason != "shutdown":
+                await self.send({"type": "status", "sub": sub, "status": out.workflow_status})
+
+    async def handle(self, frame: Any) -> None:
+        if isinstance(frame, SubscribeStream):
+            items = await self.hub.tail_stream(self.workflow_id, frame.key, frame.offset)
+            self.start(frame.sub, self.relay(frame.sub, items, "value"))
+        elif isinstance(frame, SubscribeEvents):
+            items = await self.hub.watch_events(self.workflow_id, frame.after_version)
+            self.start(frame.sub, self.relay(frame.sub, items, "event", set(frame.keys) if frame.keys else None))
+        elif isinstance(frame, SubscribeStatus):
+            self.start(frame.sub, self.status(frame.sub))
+        elif isinstance(frame, Unsubscribe):
+            task = self.subs.pop(frame.sub, None)
+            if task is not None:
+                task.cancel()
+        elif isinstance(frame, Send):
+            if not self.can_send:
+                raise Unauthorized("sending needs an API key; a read token only allows subscriptions")
+            result = await self.core.messages.send(self.workflow_id, frame.message, frame.topic, frame.idempotency_key)
+            await self.send({"type": "send_result", "req": frame.req, **result.model_dump()})
+        elif isinstance(frame, Ping):
+            await self.send({"type": "pong", "req": frame.req})
+
+    async def close_all(self) -> None:
+        for task in list(self.subs.values()):
+            task.cancel()
+        for task in list(self.subs.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _authorise(websocket: WebSocket, workflow_id: str) -> bool:
+    """Check credentials like the HTTP API: an API key (``Authorization: Bearer``) allows everything; a read token
+    (``access_token`` query parameter, for browsers) allows subscriptions to this workflow only.
+
+    Returns whether the client may send messages. Raises Unauthorized / TokenInvalid / TokenExpired.
+    """
+    access: AccessControl = websocket.app.state.access
+    header = websocket.headers.get("authorization", "")
+    key = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if access.open or (key is not None and access.is_api_key(key)):
+        return True
+    token = websocket.query_params.get(READ_TOKEN_PARAM)
+    if token is None:
+        access.authenticate(key)  # raises the matching 401
+        return True
+    access.check_read_token(token, workflow_id)
+    return False
+
+
+@router.websocket("/v1/workflows/{workflow_id}/ws")
+async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
+    """Subscribe to a workflow's streams, events and status, and send it messages, over one socket."""
+    core: Core = websocket.app.state.core
+    hub: Hub = websocket.app.state.hub
+    await websocket.accept()
+    try:
+        # Credentials first, so a refusal never depends on whether the workflow exists.
+        can_send = _authorise(websocket, workflow_id)
+        check_workflow_id(workflow_id)
+        info = await core.workflows.status(workflow_id, detail=False)
+    except CommError as exc:
+        await websocket.send_json({"type": "error", "error": exc.to_dict()})
+        await websocket.close(code={401: 4401, 404: 4404}.get(exc.status, 1008))
+        return
+    conn = _Connection(websocket, core, hub, workflow_id, can_send)
+    await conn.send(
+        {"type": "hello", "workflow_id": workflow_id, "status": info.status, "pattern": WORKFLOW_ID_PATTERN}
+    )
+    limit = core.settings.max_body_bytes
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            req = None
+            try:
+                if len(raw) > limit:
+                    raise ValidationFailed("frame too large", max_bytes=limit)
+                data = json.loads(raw)
+                req = data.get("req") or data.get("sub") if isinstance(data, dict) else None
+                frame = _frames.validate_python(data)
+                await conn.handle(frame)
+            except json.JSONDecodeError:
+                await conn.error(ValidationFailed("frame is not valid JSON"), req=req)
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False, include_context=False, include_input=False)
+                await conn.error(ValidationFailed("invalid frame", errors=errors), req=req)
+            except CommError as exc:
+                await conn.error(exc, req=req)
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("websocket failed")
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1011)
+    finally:
+        await conn.close_all()

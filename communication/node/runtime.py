@@ -1,0 +1,97 @@
+"""DBOS lifecycle: build its configuration from :class:`Settings`, launch and destroy it."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from types import ModuleType
+
+from dbos import DBOS, DBOSConfig
+
+from communication.adapter import lifecycle
+from communication.core.config_check import mask_url
+from communication.core.settings import Settings
+from communication.node import queues
+
+log = logging.getLogger("communication.node.runtime")
+
+
+def dbos_config(settings: Settings) -> DBOSConfig:
+    """The DBOS configuration for ``settings`` (see the field docs in settings.py for the tuning choices)."""
+    config: DBOSConfig = {
+        "name": settings.app_name,
+        "system_database_url": settings.resolved_database_url(),
+        "log_level": settings.log_level.upper(),
+        "sys_db_pool_size": settings.sys_db_pool_size,
+        "notification_listener_polling_interval_sec": settings.sqlite_polling_interval_sec,
+        "notification_coalesce_sec": settings.notification_coalesce_sec,
+        # The scheduler only needs to notice new schedules; 5 s keeps it responsive without churn.
+        "scheduler_polling_interval_sec": 5.0,
+    }
+    if settings.executor_id:
+        config["executor_id"] = settings.executor_id
+    if settings.app_version:
+        config["application_version"] = settings.app_version
+    return config
+
+
+class WorkflowModuleError(Exception):
+    """A configured workflow module could not be imported (start-up stops with this one line)."""
+
+
+def load_workflow_modules(settings: Settings) -> list[ModuleType]:
+    """Import every module of ``settings.workflows`` (registering its workflow types); call its ``configure``.
+
+    A module may define ``configure(settings)``: it is called once, before DBOS launches, so workflows can take
+    process configuration (workflow code cannot see :class:`Settings` otherwise). Importing twice is a no-op.
+
+    Raises:
+        WorkflowModuleError: a module is missing or raised while importing (message names it and the cause).
+    """
+    modules = []
+    for name in settings.workflows:
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            raise WorkflowModuleError(
+                f"cannot import workflow module {name!r} (COMM_WORKFLOWS / --workflows): {type(exc).__name__}: {exc}"
+            ) from exc
+        configure = getattr(module, "configure", None)
+        if callable(configure):
+            configure(settings)
+        modules.append(module)
+    return modules
+
+
+def launch(settings: Settings, *, worker: bool = False) -> None:
+    """Create and launch the process's DBOS instance; pending workflows of this executor are recovered.
+
+    Imports :mod:`workflows` first so every workflow type is registered before recovery runs. ``worker``: execute
+    only the work queue (see :mod:`communication.node.queues` for which queues each role executes).
+    """
+    load_workflow_modules(settings)
+    DBOS(config=dbos_config(settings))
+    listen = queues.listen_queues(settings, worker=worker)
+    if listen is not None:
+        DBOS.listen_queues(listen)
+    DBOS.launch()
+    queues.register_work_queue(settings, worker=worker)
+    log.info(
+        "DBOS launched on %s as executor %r",
+        mask_url(settings.resolved_database_url()),
+        settings.executor_id or "local",
+    )
+
+
+def shutdown(grace_seconds: float = 0.0) -> None:
+    """Destroy the DBOS instance but keep the workflow registry, so a later launch in the same process works.
+
+    Args:
+        grace_seconds: first stop dequeuing and scheduling, then let workflows running in this process continue
+            for up to this long (DBOS waits in whole seconds). What is still running is abandoned and recovered by
+            the next process with this executor id. Blocks: call it off the event loop when workflows run on it.
+    """
+    sys_db = lifecycle.system_database()
+    DBOS.destroy(destroy_registry=False, workflow_completion_timeout_sec=math.ceil(max(0.0, grace_seconds)))
+    lifecycle.stop_retrying_connections(sys_db)

@@ -1,0 +1,83 @@
+"""Serving the app with uvicorn and shutting down gracefully on SIGINT/SIGTERM.
+
+On the first signal: ``/readyz`` turns 503 at once (load balancers stop sending traffic), uvicorn stops accepting
+connections and gives open requests (long polls, SSE tails) until the grace deadline, then the app's lifespan lets
+workflows running in this process continue until the *same* deadline (``Settings.shutdown_grace_seconds`` in
+total, not twice) and destroys DBOS. Whatever is still running then is recovered by the next process started with
+this executor id. A second SIGINT forces an immediate exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Generator
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from communication.core.settings import Settings
+
+log = logging.getLogger("communication.node.serving")
+
+
+def begin_shutdown(app: FastAPI, grace_seconds: float) -> None:
+    """Mark ``app`` as shutting down: not ready, and the grace deadline set (idempotent: the first call wins)."""
+    app.state.ready = False
+    if getattr(app.state, "shutdown_deadline", None) is None:
+        app.state.shutdown_deadline = time.monotonic() + grace_seconds
+
+
+def remaining_grace(app: FastAPI) -> float:
+    """Seconds left of the shutdown grace; 0 when no signal started the shutdown (tests, embedding)."""
+    deadline: float | None = getattr(app.state, "shutdown_deadline", None)
+    return 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+class GracefulServer(uvicorn.Server):
+    """A uvicorn server that flags the app on the first signal and exits with status 0 afterwards."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, grace_seconds: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._grace = grace_seconds
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """First signal: start the graceful shutdown; uvicorn's own handling follows."""
+        if not self.should_exit:
+            log.info("%s received: shutting down (grace %.0f s)", signal.Signals(sig).name, self._grace)
+            begin_shutdown(self._app, self._grace)
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # Deliberate divergence from uvicorn: it re-raises the captured signal after shutting down so that an
+        # embedding program sees it, which turns a clean SIGTERM shutdown into death by signal (exit -15). We
+        # are the program, so a completed graceful shutdown exits 0.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+def serve(app: FastAPI, settings: Settings) -> None:
+    """Serve ``app`` on ``settings.host:port`` until SIGINT/SIGTERM, then shut down gracefully."""
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        # At least 1 s: uvicorn's wait with timeout 0 gives up before checking and logs an error on every stop.
+        timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_seconds)),
+    )
+    GracefulServer(config, app, settings.shutdown_grace_seconds).run()

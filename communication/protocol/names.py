@@ -1,0 +1,13 @@
+"""Names of the events, topics and streams that cross the wire (shared by workflows, server, clients, tests)."""
+
+STATUS_EVENT = "status"
+PROGRESS_EVENT = "progress"
+RESULT_EVENT = "result"
+NOTIFICATION_TOPIC = "notification"
+PROGRESS_STREAM = "progress_stream"
+#: Event holding a workflow's callback link (``publish_callback_link``). Never readable with a read token.
+APPROVAL_LINK_EVENT = "approval_link"
+#: Stream of step-status records written by ``tracked_step``.
+STEP_STATUS_STREAM = "step_status"
+#: Type name of the seed's fast-temporal WebSocket demo workflow (``WS /ws/{user_id}`` starts it by name).
+FAST_TEMPORAL_TYPE = "fast_temporal"
