@@ -10,11 +10,11 @@ from types import ModuleType
 from dbos import DBOS, DBOSConfig
 
 from communication.adapter import lifecycle
+from communication.core import queues
 from communication.core.config_check import mask_url
 from communication.core.settings import Settings
-from communication.node import queues
 
-log = logging.getLogger("communication.node.runtime")
+log = logging.getLogger("communication.core.runtime")
 
 
 def dbos_config(settings: Settings) -> DBOSConfig:
@@ -68,7 +68,7 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
     """Create and launch the process's DBOS instance; pending workflows of this executor are recovered.
 
     Imports :mod:`workflows` first so every workflow type is registered before recovery runs. ``worker``: execute
-    only the work queue (see :mod:`communication.node.queues` for which queues each role executes).
+    only the work queue (see :mod:`communication.core.queues` for which queues each role executes).
     """
     load_workflow_modules(settings)
     DBOS(config=dbos_config(settings))
