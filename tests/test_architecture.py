@@ -90,7 +90,8 @@ def test_no_module_reassigns_dbos_methods_or_attributes() -> None:
 def test_client_import_pulls_neither_fastapi_nor_dbos() -> None:
     code = (
         "import sys\n"
-        "from communication.client import AsyncClient, Client\n"
+        "from communication import AsyncClient, Client\n"
+        "from communication.client import LiveIterator\n"
         "import communication.cli\n"
         "server = {'fastapi', 'starlette', 'dbos', 'sqlalchemy', 'uvicorn'}\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in server)\n"
