@@ -36,7 +36,17 @@ _EXPORTS = {
     "registry": "communication.core.registry",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ClientError",
+    "CommError",
+    "Settings",
+    "WorkflowRegistry",
+    "WorkflowType",
+    "create_app",
+    "registry",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,14 +7,12 @@ the map. Run before widening the ``dbos`` range in pyproject.toml.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from dbos import DBOS
 
-from communication.adapter import lifecycle, store
+from communication.adapter import contract, lifecycle, store
 from communication.core.runtime import dbos_config
 from communication.core.settings import Settings
 
@@ -23,29 +21,8 @@ def _require(condition: bool, dependency: str, detail: str = "") -> None:
     assert condition, f"DBOS internal changed: {dependency}" + (f" ({detail})" if detail else "")
 
 
-def test_private_modules_and_names_exist() -> None:
-    import dbos._dbos as dbos_mod
-    import dbos._serialization as ser
-    import dbos._sys_db as sys_db
-
-    for module, name in [
-        (dbos_mod, "_get_dbos_instance"),
-        (dbos_mod, "_dbos_global_instance"),
-        (ser, "deserialize_value"),
-        (sys_db, "SystemDatabase"),
-        (sys_db, "SendMessage"),
-        (sys_db, "is_serialized_stream_closed_sentinel"),
-        (sys_db, "workflow_is_active"),
-    ]:
-        _require(hasattr(module, name), f"{module.__name__}.{name}")
-    _require(hasattr(DBOS, "_recover_pending_workflows"), "DBOS._recover_pending_workflows")
-    params = list(inspect.signature(ser.deserialize_value).parameters)
-    _require(len(params) == 3, "dbos._serialization.deserialize_value(value, serialization, serializer)", str(params))
-    send_params = set(inspect.signature(sys_db.SystemDatabase.send_bulk_with_connection).parameters)
-    for name in ("serialization_type", "function_name", "send_to_forks"):
-        _require(name in send_params, f"SystemDatabase.send_bulk_with_connection(..., {name}=)", str(send_params))
-    fields = list(inspect.signature(sys_db.SendMessage).parameters)
-    _require(len(fields) >= 5, "SendMessage(destination_id, message, topic, idempotency_key, ...)", str(fields))
+def test_private_names_and_signatures_hold() -> None:
+    assert contract.check_static() == []
 
 
 @pytest.fixture
@@ -69,19 +46,8 @@ async def _probe() -> str:
     return "ok"
 
 
-async def test_system_database_tables_and_columns_we_read(launched: None) -> None:
-    sysdb: Any = lifecycle.system_database()
-    _require(sysdb is not None, "DBOS instance ._sys_db_field")
-    _require(hasattr(sysdb, "_retry_connection_errors"), "SystemDatabase._retry_connection_errors")
-    for table, columns in {
-        "workflow_status": {"workflow_uuid", "status"},
-        "workflow_events_history": {"workflow_uuid", "key", "value", "serialization", "function_id"},
-        "streams": {"workflow_uuid", "key", "offset", "value", "serialization"},
-        "notifications": {"message_uuid", "destination_uuid", "topic"},
-    }.items():
-        _require(hasattr(sysdb.tables, table), f"SystemDatabase.tables.{table}")
-        have = set(getattr(sysdb.tables, table).c.keys())
-        _require(columns <= have, f"columns of {table}", f"missing {sorted(columns - have)}")
+async def test_system_database_tables_and_columns_hold(launched: None) -> None:
+    assert contract.check_launched(lifecycle.system_database()) == []
     lifecycle.ping()
 
 

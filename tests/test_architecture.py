@@ -1,6 +1,6 @@
 """The rules of the house that import-linter cannot express (its contracts are in pyproject.toml).
 
-- Only ``communication/adapter`` imports DBOS internals (``dbos._...``).
+- Only ``communication/adapter`` imports DBOS internals (DBOS's underscore modules and names).
 - No module reassigns a DBOS method or attribute at runtime; the adapter's one documented flag write is listed.
 - The client imports neither FastAPI nor DBOS (a client-only install must work).
 - A bare server registers no benchmark or chaos workflow type.
@@ -30,20 +30,22 @@ ADAPTER = ROOT / "communication" / "adapter"
 ALLOWED_ADAPTER_WRITES = {"_retry_connection_errors"}
 
 
+def _is_private_dbos(module: str) -> bool:
+    """``dbos`` followed by an underscore module (DBOS's internals), e.g. its system database module."""
+    parts = module.split(".")
+    return parts[0] == "dbos" and len(parts) > 1 and parts[1].startswith("_")
+
+
 def _private_dbos_imports(path: Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module.startswith("dbos._") or (
-                node.module == "dbos" and any(a.name.startswith("_") for a in node.names)
-            ):
+            names_private = node.module == "dbos" and any(a.name.startswith("_") for a in node.names)
+            if _is_private_dbos(node.module) or names_private:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} from {node.module} import ...")
         elif isinstance(node, ast.Import):
-            found += [
-                f"{path.relative_to(ROOT)}:{node.lineno} import {a.name}"
-                for a in node.names
-                if a.name.startswith("dbos._")
-            ]
+            rel = path.relative_to(ROOT)
+            found += [f"{rel}:{node.lineno} import {a.name}" for a in node.names if _is_private_dbos(a.name)]
     return found
 
 
