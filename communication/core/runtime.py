@@ -67,9 +67,15 @@ def load_workflow_modules(settings: Settings) -> list[ModuleType]:
 def launch(settings: Settings, *, worker: bool = False) -> None:
     """Create and launch the process's DBOS instance; pending workflows of this executor are recovered.
 
-    Imports :mod:`workflows` first so every workflow type is registered before recovery runs. ``worker``: execute
-    only the work queue (see :mod:`communication.core.queues` for which queues each role executes).
+    Registers the library's own workflows and imports the configured workflow modules first, so every workflow
+    type is registered before recovery runs, and every process configured alike (HTTP node or worker) registers
+    the same set and so computes the same DBOS application version. ``worker``: execute only the work queue (see
+    :mod:`communication.core.queues` for which queues each role executes).
     """
+    # The library's own DBOS workflows (sessions, schedule dispatch) are registered in every process, whether or
+    # not it builds the services that use them: a worker must hash to the HTTP nodes' application version.
+    importlib.import_module("communication.core.session_workflow")
+    importlib.import_module("communication.core.scheduled_dispatch")
     load_workflow_modules(settings)
     DBOS(config=dbos_config(settings))
     listen = queues.listen_queues(settings, worker=worker)
