@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from communication.core.auth import READ_TOKEN_PARAM, AccessControl
 from communication.core.hub import End, Hub, Item, record_delivery
 from communication.core.services import Core
+from communication.http.access import without_secret_events
 from communication.protocol.errors import CommError, Unauthorized, ValidationFailed
 from communication.protocol.validation import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -165,6 +166,8 @@ class _Connection:
             self.start(frame.sub, self.relay(frame.sub, items, "value"))
         elif isinstance(frame, SubscribeEvents):
             items = await self.hub.watch_events(self.workflow_id, frame.after_version)
+            if not self.can_send:  # a read token: never a secret event
+                items = without_secret_events(items)
             self.start(frame.sub, self.relay(frame.sub, items, "event", set(frame.keys) if frame.keys else None))
         elif isinstance(frame, SubscribeStatus):
             self.start(frame.sub, self.status(frame.sub))
