@@ -24,6 +24,7 @@ from communication.core.hub import End, Item
 from communication.core.settings import Settings
 from communication.core.webhooks import WebhookVerifier
 from communication.http.deps import CoreDep, WorkflowId
+from communication.http.origin import SameOriginMiddleware
 from communication.http.schemas import ErrorEnvelope, error_responses
 from communication.protocol.errors import SecretEvent, TokenInvalid, Unauthorized
 from communication.protocol.models import EventsOut
@@ -151,6 +152,8 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     callbacks.install(app.state.links)  # workflows in this process mint links with the same secret
     if not settings.api_keys:
         log.warning("no API key configured (COMM_API_KEYS): every endpoint is open to anyone who can connect")
+    # Inside CORS (so a preflight is answered first) and outside the body limit (a refused request is not read).
+    app.add_middleware(SameOriginMiddleware, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

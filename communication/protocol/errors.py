@@ -11,6 +11,7 @@ Hierarchy::
     │   ├── MalformedJSON            400 malformed_json          (also NaN/Infinity, not UTF-8, too deep)
     │   ├── PayloadTooLarge          413 payload_too_large
     │   ├── UnsupportedMediaType     415 unsupported_media_type  (body not in the route's declared media type)
+    │   ├── HostNotAllowed           400 host_not_allowed        (Host not in COMM_ALLOWED_HOSTS)
     │   ├── ValidationFailed         422 validation_error
     │   ├── UnknownWorkflowType      422 unknown_workflow_type
     │   └── InvalidCron              422 invalid_cron            (schedules, issue 6)
@@ -90,6 +91,13 @@ class UnsupportedMediaType(InvalidRequest):
 
     code = "unsupported_media_type"
     status = 415
+
+
+class HostNotAllowed(InvalidRequest):
+    """The request's ``Host`` is not in ``Settings.allowed_hosts`` (a defence against DNS rebinding)."""
+
+    code = "host_not_allowed"
+    status = 400
 
 
 class ValidationFailed(InvalidRequest):
