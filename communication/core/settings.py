@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from communication.core.private_files import make_private_dir
+
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
@@ -101,7 +103,7 @@ class Settings(BaseSettings):
         """The system database URL, defaulting to an SQLite file under ``data_dir`` (created here)."""
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.data_dir)  # 0700: it holds the database and the server secret
         return f"sqlite:///{(self.data_dir / f'{self.app_name}.sqlite').resolve()}"
 
     def is_sqlite(self) -> bool:

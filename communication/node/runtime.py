@@ -11,6 +11,7 @@ from dbos import DBOS, DBOSConfig
 
 from communication.adapter import lifecycle
 from communication.core.config_check import mask_url
+from communication.core.private_files import create_private_sqlite
 from communication.core.settings import Settings
 from communication.node import queues
 
@@ -71,6 +72,7 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
     only the work queue (see :mod:`communication.node.queues` for which queues each role executes).
     """
     load_workflow_modules(settings)
+    create_private_sqlite(settings.resolved_database_url())  # owner-only at creation (it holds callback links)
     DBOS(config=dbos_config(settings))
     listen = queues.listen_queues(settings, worker=worker)
     if listen is not None:
