@@ -19,13 +19,13 @@ declare theirs in ``openapi_extra``), so what is enforced is exactly what the co
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from communication.http.contract import Operation, route_table
 from communication.http.errors import envelope
 from communication.protocol.errors import CommError, MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 from communication.protocol.validation import parse_json
@@ -63,24 +63,6 @@ def media_type(content_type: bytes | None) -> str | None:
     return main
 
 
-_PARAM_RE = re.compile(r"\\{[^}/]+\\}")
-
-
-def route_table(document: dict[str, Any]) -> list[tuple[str, re.Pattern[str], frozenset[str] | None]]:
-    """``(METHOD, path regex, accepted body media types or None)`` for every operation of an OpenAPI document,
-    in document (registration) order."""
-    table = []
-    for path, item in document.get("paths", {}).items():
-        regex = re.compile(_PARAM_RE.sub("[^/]+", re.escape(path)) + r"\Z")
-        for method, operation in item.items():
-            if not isinstance(operation, dict):
-                continue
-            content = operation.get("requestBody", {}).get("content", {})
-            media = frozenset(str(k).lower() for k in content) or None
-            table.append((method.upper(), regex, media))
-    return table
-
-
 class BodyLimitMiddleware:
     """Reject bodies over ``max_bytes`` (413), ambiguous or undeclared media types (415), and JSON that is
     malformed, non-finite or nested over ``max_depth`` (400)."""
@@ -92,7 +74,7 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
         self.max_depth = max_depth
         self._openapi = openapi
-        self._table: list[tuple[str, re.Pattern[str], frozenset[str] | None]] | None = None
+        self._table: list[Operation] | None = None
 
     def _route_media(self, scope: Scope) -> frozenset[str] | None:
         """The media types the matched operation accepts; ``None`` when it takes no body or nothing matches

@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from communication.protocol.errors import MalformedJSON, ValidationFailed
 
@@ -71,6 +71,16 @@ def check_idempotency_key(value: object, field: str = "idempotency_key") -> str:
     return value
 
 
+_NUMBER_RE = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
+def _not_a_number(value: object) -> object:
+    # pydantic would read 0.5 or "1700000000" as a unix time; the contract says ISO 8601 date-time.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER_RE.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date-time, not a number")
+    return value
+
+
 def _in_datetime_range(value: datetime) -> datetime:
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if not DATETIME_MIN <= aware < DATETIME_MAX:
@@ -79,7 +89,7 @@ def _in_datetime_range(value: datetime) -> datetime:
 
 
 #: A date-time within [``DATETIME_MIN``, ``DATETIME_MAX``); use for every date-time parameter or body field.
-BoundedDatetime = Annotated[datetime, AfterValidator(_in_datetime_range)]
+BoundedDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_datetime_range)]
 #: A non-negative integer that fits every storage column it may reach.
 BoundedInt = Annotated[int, Field(ge=0, le=MAX_STORED_INT)]
 
