@@ -449,7 +449,7 @@ def test_read_tokens_never_read_the_approval_link(server: LiveServer) -> None:
     with _ws(server, f"/v1/workflows/sec-link/ws?access_token={token['access_token']}") as ws:
         assert _recv(ws)["type"] == "hello"
         ws.send(json.dumps({"op": "subscribe_events", "sub": "e"}))
-        seen = []
+        seen: list[str] = []
         while not seen or seen[-1] != "status":
             seen.append(_recv(ws)["key"])
         assert "approval_link" not in seen
