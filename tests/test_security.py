@@ -326,6 +326,11 @@ def test_cross_site_state_changes_are_403_and_same_origin_and_non_browser_client
     own = client.post("/v1/workflows", json={**body, "workflow_id": "sec-o2"}, headers={"origin": "http://testserver"})
     assert own.status_code == 201
     assert client.post("/v1/workflows", json={**body, "workflow_id": "sec-o3"}).status_code == 201  # no Origin
+    # A same-origin form under Referrer-Policy: no-referrer sends "Origin: null"; Sec-Fetch-Site vouches for it.
+    same = {"origin": "null", "sec-fetch-site": "same-origin"}
+    assert client.post("/v1/workflows", json={**body, "workflow_id": "sec-o4"}, headers=same).status_code == 201
+    sandboxed = {"origin": "null", "sec-fetch-site": "cross-site"}
+    assert client.post("/v1/workflows", json={**body, "workflow_id": "sec-o5"}, headers=sandboxed).status_code == 403
 
 
 def test_cross_site_get_of_the_monty_stream_starts_nothing(client: TestClient) -> None:

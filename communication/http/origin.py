@@ -4,8 +4,9 @@ A browser tells us where a request comes from: ``Origin`` (every cross-origin fe
 WebSocket handshake) and ``Sec-Fetch-Site`` / ``Sec-Fetch-Mode`` (every request of a current browser). A request
 is *foreign* when its ``Origin`` is neither the server's own (the request's ``Host`` / ``X-Forwarded-Host``, or
 ``COMM_PUBLIC_BASE_URL``) nor listed in ``COMM_CORS_ORIGINS`` (``*`` allows any), or, without ``Origin``, when
-``Sec-Fetch-Site`` says ``cross-site`` / ``same-site``. Clients that send neither (curl, SDKs, other servers,
-webhook providers) are not browsers, cannot be driven by another site, and are never refused here.
+``Sec-Fetch-Site`` says ``cross-site`` / ``same-site``; ``Sec-Fetch-Site: same-origin`` is never foreign.
+Clients that send neither (curl, SDKs, other servers, webhook providers) are not browsers, cannot be driven by
+another site, and are never refused here.
 
 Foreign requests get 403 ``origin_not_allowed`` when they are state-changing (POST/PUT/PATCH/DELETE), any
 non-navigation GET (a cross-site script, image or EventSource), or a navigation to a GET that starts work
@@ -66,9 +67,14 @@ def origin_allowed(settings: Settings, headers: Headers) -> bool:
 
 def foreign(settings: Settings, headers: Headers) -> bool:
     """Whether the request comes from a browser on another site (see the module docstring)."""
+    site = headers.get("sec-fetch-site")
+    if site == "same-origin":
+        # The browser itself vouches (pages cannot set Sec-Fetch-*). Needed because under Referrer-Policy:
+        # no-referrer (our callback pages) a same-origin form POST carries "Origin: null".
+        return False
     if headers.get("origin") is not None:
         return not origin_allowed(settings, headers)
-    return headers.get("sec-fetch-site") in ("cross-site", "same-site")
+    return site in ("cross-site", "same-site")
 
 
 def host_allowed(settings: Settings, headers: Headers) -> bool:
