@@ -176,9 +176,26 @@ def list_streams(workflow_id: str) -> tuple[str | None, list[StreamInfo]]:
     return str(status[0]), infos
 
 
+def stored_key(idempotency_key: str) -> str:
+    """The idempotency key as handed to DBOS, chosen so that DBOS's message id ``f"{key}::{destination}"`` can
+    never be the same for two different ``(key, destination)`` pairs.
+
+    Destination ids may contain ``::`` (``b::c``), so with raw keys ``("approve-1::b", "c")`` and
+    ``("approve-1", "b::c")`` both gave ``approve-1::b::c``. The id splits unambiguously at its first ``::`` when the
+    stored key has no ``::``, does not end in ``:`` (destinations never start with ``:``), and the encoding is
+    injective. Keys that already qualify and do not start with ``%`` are stored as they are, so ids written before
+    this encoding stay valid (a retry of such a key after an upgrade is still a duplicate); every other key is
+    stored as ``%`` + the key with ``%`` and ``:`` percent-encoded (``%25``, ``%3A``), which contains no ``:`` at
+    all and cannot equal a key stored as is (those never start with ``%``).
+    """
+    if "::" not in idempotency_key and not idempotency_key.endswith(":") and not idempotency_key.startswith("%"):
+        return idempotency_key
+    return "%" + idempotency_key.replace("%", "%25").replace(":", "%3A")
+
+
 def _message_uuid(idempotency_key: str | None, destination_id: str) -> str:
-    """DBOS's own message id for a keyed send (``_send_bulk_txn``): the key scoped to its destination."""
-    return f"{idempotency_key}::{destination_id}"
+    """DBOS's own message id for a keyed send (``_send_bulk_txn``): the stored key scoped to its destination."""
+    return f"{None if idempotency_key is None else stored_key(idempotency_key)}::{destination_id}"
 
 
 def message_sent(destination_id: str, idempotency_key: str) -> bool:
@@ -244,7 +261,15 @@ def send_once(destination_id: str, topic: str, message: Any, idempotency_key: st
         if is_terminal(status):
             return SendOutcome("finished", status)
         sysdb.send_bulk_with_connection(
-            [SendMessage(destination_id, message, topic, idempotency_key, None)],
+            [
+                SendMessage(
+                    destination_id,
+                    message,
+                    topic,
+                    None if idempotency_key is None else stored_key(idempotency_key),
+                    None,
+                )
+            ],
             c,
             # Portable JSON: whatever arrives over HTTP is JSON, and any DBOS client can then read it.
             serialization_type=WorkflowSerializationFormat.PORTABLE,

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from communication.core.private_files import make_private_dir
 from communication.core.settings import Settings
 from communication.protocol.errors import TokenExpired, TokenInvalid, Unauthorized
 
@@ -67,7 +68,7 @@ def load_or_create_secret(path: Path) -> bytes:
         existing = ""
     if existing:
         return existing.encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -12,6 +12,7 @@ from dbos import DBOS, DBOSConfig
 from communication.adapter import lifecycle
 from communication.core import queues
 from communication.core.config_check import mask_url
+from communication.core.private_files import create_private_sqlite
 from communication.core.settings import Settings
 
 log = logging.getLogger("communication.core.runtime")
@@ -77,6 +78,7 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
     importlib.import_module("communication.core.session_workflow")
     importlib.import_module("communication.core.scheduled_dispatch")
     load_workflow_modules(settings)
+    create_private_sqlite(settings.resolved_database_url())  # owner-only at creation (it holds callback links)
     DBOS(config=dbos_config(settings))
     listen = queues.listen_queues(settings, worker=worker)
     if listen is not None:

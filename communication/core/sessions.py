@@ -18,7 +18,7 @@ from communication.core.settings import Settings
 from communication.core.streams import StreamService
 from communication.protocol.errors import SessionClosed, SessionNotFound, WorkflowFinished, WorkflowNotFound
 from communication.protocol.models import StreamSnapshot
-from communication.protocol.validation import check_key
+from communication.protocol.validation import check_idempotency_key, check_key
 
 
 class SessionService:
@@ -50,6 +50,8 @@ class SessionService:
             SessionClosed: the session already received ``done``/``timeout`` or timed out idle.
         """
         check_key(event_type, "type")
+        if event_id is not None:
+            check_idempotency_key(event_id, "id")
         wid = await self.open(session_id)
         event_id = event_id or str(uuid.uuid4())
         event = {"type": event_type, "data": data, "id": event_id, "timestamp": time.time()}

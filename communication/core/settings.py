@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from communication.core.private_files import make_private_dir
+
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
@@ -101,7 +103,7 @@ class Settings(BaseSettings):
         """The system database URL, defaulting to an SQLite file under ``data_dir`` (created here)."""
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.data_dir)  # 0700: it holds the database and the server secret
         return f"sqlite:///{(self.data_dir / f'{self.app_name}.sqlite').resolve()}"
 
     def is_sqlite(self) -> bool:
@@ -134,11 +136,20 @@ class Settings(BaseSettings):
     )
     public_base_url: str | None = Field(
         None,
-        description="Absolute URL clients reach the server at (https://flows.example.com); prefixes links minted "
-        "inside workflows. Unset: such links are paths. Links minted through the API use the request's URL.",
+        description="Absolute URL clients reach the server at (https://flows.example.com); prefixes callback links "
+        "(minted in workflows or over the API) and is the server's own origin. Unset: links minted over the API use "
+        "the request's host only when it is in COMM_ALLOWED_HOSTS; otherwise links are paths.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Origins allowed by CORS ('*' for any). Empty: no CORS headers."
+        default_factory=list,
+        description="Other origins allowed to use the API from a browser (CORS, state-changing requests, "
+        "WebSockets; '*' for any). Empty: same-origin only, no CORS headers.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to (host or host:port; '*' any). Set: other Host headers get "
+        "400 host_not_allowed, and callback links minted over the API use the request's host. Empty: any Host, "
+        "and such links use COMM_PUBLIC_BASE_URL or are paths.",
     )
     webhook_tolerance_seconds: float = Field(
         300.0, ge=1.0, le=86400.0, description="Largest accepted age (or skew) of a signed webhook's timestamp."
@@ -156,6 +167,7 @@ class Settings(BaseSettings):
     @field_validator(
         "api_keys",
         "cors_origins",
+        "allowed_hosts",
         "workflows",
         "webhook_secrets_standard",
         "webhook_secrets_stripe",

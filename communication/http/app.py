@@ -72,7 +72,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ready = False
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        openapi=lambda: app.openapi(),
+    )
     install_security(app, settings)  # after the body limit: CORS must be the outer layer
     install_error_handlers(app)
     for router in ROUTERS:

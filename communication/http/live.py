@@ -17,6 +17,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from communication.core.hub import End, Hub, Item, record_delivery
 from communication.core.settings import Settings
+from communication.http.access import read_token_only, without_secret_events
 from communication.http.deps import CoreDep, SettingsDep, StreamKey, WorkflowId
 from communication.http.schemas import error_responses
 from communication.protocol.errors import ValidationFailed
@@ -121,6 +122,8 @@ async def event_watch(
     if keys:
         wanted = frozenset(check_key(k.strip(), "keys") for k in keys.split(",") if k.strip())
     items = await hub_of(request).watch_events(workflow_id, after_version)
+    if read_token_only(request):
+        items = without_secret_events(items)
     return sse(frames_of(items, "event", wanted), settings)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import signal
 import threading
 from collections.abc import Generator
@@ -57,6 +58,41 @@ class GracefulServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+#: Credentials that travel in URLs: read tokens (``?access_token=``, and any ``token``-like query parameter) and
+#: callback-link tokens (the last segment of ``/v1/callbacks/<token>``). Their values never reach a log line.
+_QUERY_SECRET_RE = re.compile(r"(?i)([?&](?:access_token|token|api_key|signature)=)[^&#\s]*")
+_CALLBACK_PATH_RE = re.compile(r"(/v1/callbacks/)[^/?#\s]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with URL-borne tokens replaced by ``***``."""
+    return _CALLBACK_PATH_RE.sub(r"\1***", _QUERY_SECRET_RE.sub(r"\1***", text))
+
+
+class RedactTokens(logging.Filter):
+    """A logging filter that redacts URL-borne tokens from a record's message and arguments.
+
+    uvicorn's access log formats ``(client, method, path?query, version, status)``: anyone who can read the log
+    could otherwise reuse a read token or decide through a callback link.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drops it."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach :class:`RedactTokens` to uvicorn's loggers (idempotent). Call after uvicorn configured logging."""
+    for name in ("uvicorn.access", "uvicorn.error", "uvicorn"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
+
 def serve(app: FastAPI, settings: Settings) -> None:
     """Serve ``app`` on ``settings.host:port`` until SIGINT/SIGTERM, then shut down gracefully."""
     config = uvicorn.Config(
@@ -67,4 +103,5 @@ def serve(app: FastAPI, settings: Settings) -> None:
         # At least 1 s: uvicorn's wait with timeout 0 gives up before checking and logs an error on every stop.
         timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_seconds)),
     )
+    install_log_redaction()  # after uvicorn.Config, which (re)configures its loggers
     GracefulServer(config, app, settings.shutdown_grace_seconds).run()

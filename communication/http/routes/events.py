@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse
 
+from communication.http.access import visible_events
 from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
 from communication.http.live import SSE_RESPONSE, LastEventId, event_watch, resume_position, wants_sse
 from communication.http.schemas import error_responses
@@ -27,7 +28,7 @@ async def all_events(
     """Latest value and version of every key. With ``Accept: text/event-stream``: the live watch."""
     if wants_sse(request):
         return await event_watch(request, settings, workflow_id, resume_position(last_event_id, 1) - 1, None)
-    return await core.events.all(workflow_id)
+    return visible_events(await core.events.all(workflow_id), request)
 
 
 @router.get(

@@ -14,7 +14,8 @@ from communication.core.session_workflow import SESSION_STREAM
 from communication.http.deps import CoreDep, SettingsDep
 from communication.http.live import SSE_RESPONSE, LastEventId, frames_of, hub_of, json_text, resume_position, sse
 from communication.http.schemas import error_responses
-from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN
+from communication.protocol.errors import ValidationFailed
+from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN, check_idempotency_key
 
 router = APIRouter(tags=["sessions"])
 
@@ -110,9 +111,11 @@ async def seed_post(
     body) is its data; ``id`` (or the Idempotency-Key header) deduplicates reposts."""
     event_type, data, event_id = "message", payload, idempotency_key
     if isinstance(payload, dict):
-        event_type = str(payload.get("type") or payload.get("event") or "message")
+        event_type = payload.get("type") or payload.get("event") or "message"
+        if not isinstance(event_type, str):  # an object or number is refused, never turned into text
+            raise ValidationFailed("type must be a string", field="type", pattern=KEY_PATTERN)
         data = payload.get("data", payload)
-        event_id = str(payload["id"]) if payload.get("id") is not None else idempotency_key
+        event_id = check_idempotency_key(payload["id"], "id") if payload.get("id") is not None else idempotency_key
     ack = await core.sessions.post(session_id, event_type, data, event_id)
     return PostAck(**ack)
 

@@ -12,9 +12,10 @@ Protocol (documented in QUICK_REFERENCE.md). Client → server frames, each a JS
 Server → client frames have ``type``: ``hello``, ``value`` (sub, offset, value), ``event`` (sub, key, value,
 version), ``status`` (sub, status), ``end`` (sub, reason, next_offset?, workflow_status), ``overflow`` (sub,
 next_offset), ``send_result`` (req, outcome, ...), ``pong`` (req), ``error`` (req/sub, error envelope).
-A bad frame gets an ``error`` frame and the socket stays open. Close codes: 4404 unknown workflow, 4401 not
-authorised (API key, or ``access_token`` read token for subscriptions only), 1011 internal error, 1001 server
-shutting down.
+A bad frame (binary, not JSON, ``NaN``, nested over ``max_json_depth``, over ``max_body_bytes``, invalid) gets
+an ``error`` frame and the socket stays open. Close codes: 4403 foreign ``Origin`` (not the server's own nor in
+``COMM_CORS_ORIGINS``), 4404 unknown workflow, 4401 not authorised (API key, or ``access_token`` read token for
+subscriptions only; read tokens never see secret events), 1011 internal error, 1001 server shutting down.
 """
 
 from __future__ import annotations
@@ -31,12 +32,22 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from communication.core.auth import READ_TOKEN_PARAM, AccessControl
 from communication.core.hub import End, Hub, Item, record_delivery
 from communication.core.services import Core
-from communication.protocol.errors import CommError, Unauthorized, ValidationFailed
+from communication.http.access import without_secret_events
+from communication.http.origin import origin_allowed
+from communication.protocol.errors import (
+    CommError,
+    MalformedJSON,
+    OriginNotAllowed,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationFailed,
+)
 from communication.protocol.validation import (
     IDEMPOTENCY_KEY_PATTERN,
     KEY_PATTERN,
     WORKFLOW_ID_PATTERN,
     check_workflow_id,
+    parse_json,
 )
 
 log = logging.getLogger("communication.http.routes.ws")
@@ -165,6 +176,8 @@ class _Connection:
             self.start(frame.sub, self.relay(frame.sub, items, "value"))
         elif isinstance(frame, SubscribeEvents):
             items = await self.hub.watch_events(self.workflow_id, frame.after_version)
+            if not self.can_send:  # a read token: never a secret event
+                items = without_secret_events(items)
             self.start(frame.sub, self.relay(frame.sub, items, "event", set(frame.keys) if frame.keys else None))
         elif isinstance(frame, SubscribeStatus):
             self.start(frame.sub, self.status(frame.sub))
@@ -214,32 +227,42 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
     try:
-        # Credentials first, so a refusal never depends on whether the workflow exists.
+        # Origin and credentials first, so a refusal never depends on whether the workflow exists.
+        if not origin_allowed(core.settings, websocket.headers):
+            raise OriginNotAllowed(
+                "this Origin is not allowed (own origin or COMM_CORS_ORIGINS)", origin=websocket.headers.get("origin")
+            )
         can_send = _authorise(websocket, workflow_id)
         check_workflow_id(workflow_id)
         info = await core.workflows.status(workflow_id, detail=False)
     except CommError as exc:
         await websocket.send_json({"type": "error", "error": exc.to_dict()})
-        await websocket.close(code={401: 4401, 404: 4404}.get(exc.status, 1008))
+        await websocket.close(code={401: 4401, 403: 4403, 404: 4404}.get(exc.status, 1008))
         return
     conn = _Connection(websocket, core, hub, workflow_id, can_send)
     await conn.send(
         {"type": "hello", "workflow_id": workflow_id, "status": info.status, "pattern": WORKFLOW_ID_PATTERN}
     )
-    limit = core.settings.max_body_bytes
+    limit, depth = core.settings.max_body_bytes, core.settings.max_json_depth
     try:
         while True:
-            raw = await websocket.receive_text()
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
             req = None
             try:
+                # Every protocol error is answered with an error frame and the socket stays open.
+                raw = message.get("text")
+                if raw is None:
+                    raise MalformedJSON("binary frames are not supported: send JSON text")
                 if len(raw) > limit:
-                    raise ValidationFailed("frame too large", max_bytes=limit)
-                data = json.loads(raw)
+                    raise PayloadTooLarge("frame too large", max_bytes=limit)
+                data = parse_json(raw, depth)  # the one strict parser: depth checked before parsing, no NaN
                 req = data.get("req") or data.get("sub") if isinstance(data, dict) else None
+                if not isinstance(req, str | None):
+                    req = None
                 frame = _frames.validate_python(data)
                 await conn.handle(frame)
-            except json.JSONDecodeError:
-                await conn.error(ValidationFailed("frame is not valid JSON"), req=req)
             except ValidationError as exc:
                 errors = exc.errors(include_url=False, include_context=False, include_input=False)
                 await conn.error(ValidationFailed("invalid frame", errors=errors), req=req)
