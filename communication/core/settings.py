@@ -84,6 +84,39 @@ class Settings(BaseSettings):
     hub_recheck_seconds: float = Field(
         1.0, gt=0, le=60, description="Postgres: safety re-read of each live feed in case a NOTIFY was missed."
     )
+    hub_buffer_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Bytes (JSON length of the values) each fan-out feed keeps; a live subscriber further behind is "
+        "dropped with 'overflow'.",
+    )
+    max_subscriptions_per_workflow: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="Open live subscriptions (SSE, WebSocket, blocking GETs) per workflow; "
+        "beyond: 429 too_many_subscriptions.",
+    )
+    max_subscriptions_per_process: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="Open live subscriptions per server process; beyond: 503 subscription_capacity.",
+    )
+    max_subscriptions_per_connection: int = Field(
+        32,
+        ge=1,
+        le=10_000,
+        description="Subscriptions one WebSocket may hold; beyond: an error frame too_many_subscriptions.",
+    )
+    thread_pool_size: int = Field(
+        64,
+        ge=4,
+        le=4096,
+        description="Threads of DBOS's executor, which also serves asyncio.to_thread (database reads) and sync "
+        "workflows and steps: bounds the process's thread count. Each running sync workflow holds one.",
+    )
     session_idle_timeout_seconds: float = Field(
         300.0, gt=0, le=7 * 24 * 3600, description="A session without posts for this long closes with 'timeout'."
     )

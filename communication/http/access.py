@@ -81,7 +81,10 @@ async def require_read_access(
         return
     if request.method not in ("GET", "HEAD"):
         raise TokenInvalid("read tokens only allow GET requests")
-    access.check_read_token(access_token, str(request.path_params.get("workflow_id", "")))
+    # Remembered so a live response (SSE) opened with this token ends when it expires.
+    request.state.read_token_expires_at = access.check_read_token(
+        access_token, str(request.path_params.get("workflow_id", ""))
+    )
 
 
 def include_with_access(app: FastAPI, router: APIRouter, public: list[APIRouter], read: list[APIRouter]) -> None:

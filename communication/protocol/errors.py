@@ -24,7 +24,9 @@ Hierarchy::
     │   └── LinkUsed                 409 link_used
     ├── OriginNotAllowed             403 origin_not_allowed      (seed WebSocket)
     ├── TooManyWorkflows             429 too_many_workflows      (seed WebSocket)
+    ├── TooManySubscriptions         429 too_many_subscriptions  (live caps: per workflow, per connection)
     ├── ServiceUnavailable           503 not_ready
+    │   └── SubscriptionCapacity     503 subscription_capacity   (live caps: per process)
     ├── Unauthorized                 401 unauthorized            (security, issue 5)
     │   ├── TokenInvalid             401 token_invalid
     │   ├── TokenExpired             401 token_expired
@@ -296,3 +298,23 @@ class TooManyWorkflows(CommError):
 
     code = "too_many_workflows"
     status = 429
+
+
+# --- live delivery limits (issue 14) ---
+
+
+class TooManySubscriptions(CommError):
+    """A live-subscription cap was reached: per workflow or per WebSocket connection (``details.scope``).
+
+    Retry later, or close subscriptions you no longer read.
+    """
+
+    code = "too_many_subscriptions"
+    status = 429
+
+
+class SubscriptionCapacity(ServiceUnavailable):
+    """This server process holds as many live subscriptions as it is configured for; try again (or another node)."""
+
+    code = "subscription_capacity"
+    status = 503

@@ -13,7 +13,8 @@ Server → client frames have ``type``: ``hello``, ``value`` (sub, offset, value
 version), ``status`` (sub, status), ``end`` (sub, reason, next_offset?, workflow_status), ``overflow`` (sub,
 next_offset), ``send_result`` (req, outcome, ...), ``pong`` (req), ``error`` (req/sub, error envelope).
 A bad frame gets an ``error`` frame and the socket stays open. Close codes: 4404 unknown workflow, 4401 not
-authorised (API key, or ``access_token`` read token for subscriptions only), 1011 internal error, 1001 server
+authorised (API key, or ``access_token`` read token for subscriptions only; a socket opened with a read token gets
+an ``error`` frame ``token_expired`` and 4401 when the token expires), 1011 internal error, 1001 server
 shutting down.
 """
 
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -31,10 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from communication.core.auth import READ_TOKEN_PARAM, AccessControl
 from communication.core.hub import End, Hub, Item, record_delivery
 from communication.core.services import Core
-from communication.protocol.errors import CommError, Unauthorized, ValidationFailed
+from communication.protocol.errors import CommError, TokenExpired, TooManySubscriptions, Unauthorized, ValidationFailed
 from communication.protocol.validation import (
     IDEMPOTENCY_KEY_PATTERN,
     KEY_PATTERN,
+    MAX_POSITION,
     WORKFLOW_ID_PATTERN,
     check_workflow_id,
 )
@@ -42,7 +45,6 @@ from communication.protocol.validation import (
 log = logging.getLogger("communication.http.routes.ws")
 router = APIRouter(tags=["live"])
 
-MAX_SUBSCRIPTIONS = 32
 SubId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -54,13 +56,13 @@ class SubscribeStream(_Frame):
     op: Literal["subscribe_stream"]
     sub: SubId
     key: str = Field(pattern=KEY_PATTERN)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_POSITION)
 
 
 class SubscribeEvents(_Frame):
     op: Literal["subscribe_events"]
     sub: SubId
-    after_version: int = Field(0, ge=0)
+    after_version: int = Field(0, ge=0, le=MAX_POSITION - 1)
     keys: list[Annotated[str, Field(pattern=KEY_PATTERN)]] | None = None
 
 
@@ -109,11 +111,16 @@ class _Connection:
     async def error(self, exc: CommError, **ids: Any) -> None:
         await self.send({"type": "error", **{k: v for k, v in ids.items() if v is not None}, "error": exc.to_dict()})
 
-    def start(self, sub: str, work: Any) -> None:
+    def check_room(self, sub: str) -> None:
+        """Refuse a subscription id in use, or one more than the per-connection cap."""
         if sub in self.subs:
             raise ValidationFailed(f"subscription {sub!r} already exists", field="sub")
-        if len(self.subs) >= MAX_SUBSCRIPTIONS:
-            raise ValidationFailed(f"at most {MAX_SUBSCRIPTIONS} subscriptions per socket", field="sub")
+        limit = self.core.settings.max_subscriptions_per_connection
+        if len(self.subs) >= limit:
+            raise TooManySubscriptions(f"at most {limit} subscriptions per connection", scope="connection", limit=limit)
+
+    def start(self, sub: str, work: Any) -> None:
+        self.check_room(sub)
         task = asyncio.create_task(self._guard(sub, work))
         self.subs[sub] = task
 
@@ -160,6 +167,8 @@ class _Connection:
                 await self.send({"type": "status", "sub": sub, "status": out.workflow_status})
 
     async def handle(self, frame: Any) -> None:
+        if isinstance(frame, SubscribeStream | SubscribeEvents | SubscribeStatus):
+            self.check_room(frame.sub)
         if isinstance(frame, SubscribeStream):
             items = await self.hub.tail_stream(self.workflow_id, frame.key, frame.offset)
             self.start(frame.sub, self.relay(frame.sub, items, "value"))
@@ -188,23 +197,36 @@ class _Connection:
                 await task
 
 
-def _authorise(websocket: WebSocket, workflow_id: str) -> bool:
+def _authorise(websocket: WebSocket, workflow_id: str) -> tuple[bool, float | None]:
     """Check credentials like the HTTP API: an API key (``Authorization: Bearer``) allows everything; a read token
     (``access_token`` query parameter, for browsers) allows subscriptions to this workflow only.
 
-    Returns whether the client may send messages. Raises Unauthorized / TokenInvalid / TokenExpired.
+    Returns whether the client may send messages, and when its read token expires (``None``: no token).
+    Raises Unauthorized / TokenInvalid / TokenExpired.
     """
     access: AccessControl = websocket.app.state.access
     header = websocket.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else None
     if access.open or (key is not None and access.is_api_key(key)):
-        return True
+        return True, None
     token = websocket.query_params.get(READ_TOKEN_PARAM)
     if token is None:
         access.authenticate(key)  # raises the matching 401
-        return True
-    access.check_read_token(token, workflow_id)
-    return False
+        return True, None
+    return False, access.check_read_token(token, workflow_id)
+
+
+async def _receive(websocket: WebSocket, expires_at: float | None) -> str | None:
+    """The next text frame; ``None`` once the read token that opened the socket has expired."""
+    if expires_at is None:
+        return await websocket.receive_text()
+    remaining = expires_at - time.time()
+    if remaining <= 0:
+        return None
+    try:
+        return await asyncio.wait_for(websocket.receive_text(), remaining)
+    except TimeoutError:
+        return None
 
 
 @router.websocket("/v1/workflows/{workflow_id}/ws")
@@ -215,7 +237,7 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
     await websocket.accept()
     try:
         # Credentials first, so a refusal never depends on whether the workflow exists.
-        can_send = _authorise(websocket, workflow_id)
+        can_send, expires_at = _authorise(websocket, workflow_id)
         check_workflow_id(workflow_id)
         info = await core.workflows.status(workflow_id, detail=False)
     except CommError as exc:
@@ -229,7 +251,13 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
     limit = core.settings.max_body_bytes
     try:
         while True:
-            raw = await websocket.receive_text()
+            raw = await _receive(websocket, expires_at)
+            if raw is None:
+                # The read token expired: a terminal error frame, then close (4401, like a refused token).
+                await conn.close_all()
+                await conn.error(TokenExpired("read token expired; mint a new one", expired_at=expires_at))
+                await websocket.close(code=4401)
+                break
             req = None
             try:
                 if len(raw) > limit:
