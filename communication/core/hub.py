@@ -26,26 +26,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from communication.adapter import notifications, store
+from communication.core.hub_feed import (
+    CatchUp,
+    End,
+    Feed,
+    Item,
+    Subscription,
+    check_position,
+    json_size,
+)
 from communication.core.metrics import DELIVERY_LATENCY, LIVE_SUBSCRIBERS, STREAM_VALUES_DELIVERED
 from communication.core.ratelog import RateLimitedLog
 from communication.core.settings import Settings
 from communication.protocol.errors import (
     SubscriptionCapacity,
     TooManySubscriptions,
-    ValidationFailed,
     WorkflowNotFound,
 )
-from communication.protocol.validation import MAX_POSITION
+
+__all__ = ["End", "Hub", "Item", "Subscription", "record_delivery"]
 
 log = logging.getLogger("communication.core.hub")
 
@@ -53,142 +59,6 @@ _READ_BATCH = 500
 #: A read that fails for another reason than an unreachable database is retried this often, then the feed ends.
 MAX_READ_FAILURES = 5
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
-
-
-@dataclass(frozen=True)
-class End:
-    """Terminal item of a subscription: why it ended and where a reader would continue."""
-
-    reason: str  # "closed" | "workflow_finished" | "overflow" | "shutdown" | "error"
-    next_offset: int
-    workflow_status: str | None
-
-
-@dataclass(frozen=True)
-class Item:
-    """One delivered value at its durable position (stream offset, or event version).
-
-    ``read_at`` (monotonic clock) is when the hub read the committed value from the database: the start of the
-    delivery-latency histogram. ``size`` is the length of the value's JSON encoding, measured once when a feed
-    reads it (what the feed's byte budget counts).
-    """
-
-    position: int
-    value: Any
-    read_at: float = field(default_factory=time.monotonic, compare=False)
-    size: int = field(default=0, compare=False)
-
-
-CatchUp = tuple[list[Item], End | None]
-
-
-def json_size(value: Any) -> int:
-    """Length of ``value``'s compact JSON encoding (what a frame carries)."""
-    return len(json.dumps(value, separators=(",", ":"), default=str))
-
-
-def check_position(position: int, field_name: str = "offset") -> int:
-    """``position`` if storage can hold it (``0 <= position <= MAX_POSITION``), else ValidationFailed (422)."""
-    if not 0 <= position <= MAX_POSITION:
-        raise ValidationFailed(f"{field_name} must be between 0 and {MAX_POSITION}", field=field_name)
-    return position
-
-
-class _Feed:
-    """Shared state of one durable reader: a bounded buffer of recent items and a change signal."""
-
-    def __init__(self, kind: str, workflow_id: str, key: str | None, capacity: int, byte_budget: int) -> None:
-        self.kind = kind  # "stream" | "events"
-        self.workflow_id = workflow_id
-        self.key = key
-        self.items: list[Item] = []  # ascending positions
-        self.bytes = 0
-        self.capacity = capacity
-        self.byte_budget = byte_budget
-        self.located = False  # start position read from storage
-        self.next_position = 0  # first position not yet read (streams: next offset)
-        self.covered_from = 0  # the buffer holds every item with covered_from <= position < next_position
-        self.status: str | None = None
-        self.ended: End | None = None
-        self.subscribers = 0
-        self.wake = asyncio.Event()
-        self._changed = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    @property
-    def base(self) -> int:
-        """Lowest position the buffer still answers for (positions may be sparse, e.g. event versions)."""
-        return self.covered_from
-
-    def start_at(self, position: int) -> None:
-        self.next_position = self.covered_from = position
-        self.located = True
-
-    def append(self, item: Item) -> None:
-        self.items.append(item)
-        self.bytes += item.size
-        # Amortised trims keep appends O(1): by count at twice the capacity (down to it), by bytes at the budget
-        # (down to three quarters of it). The newest item always stays.
-        if len(self.items) > 2 * self.capacity or self.bytes > self.byte_budget:
-            keep_bytes = self.byte_budget * 3 // 4
-            cut, remaining, n = 0, self.bytes, len(self.items)
-            while cut < n - 1 and (n - cut > self.capacity or remaining > keep_bytes):
-                remaining -= self.items[cut].size
-                cut += 1
-            del self.items[:cut]
-            self.bytes = remaining
-            self.covered_from = self.items[0].position
-
-    def first_from(self, position: int) -> Item | None:
-        """The buffered item at or after ``position`` (O(log n)); one at a time, so a stalled subscriber pins one
-        value, not a slice of the buffer."""
-        i = bisect_left(self.items, position, key=lambda it: it.position)
-        return self.items[i] if i < len(self.items) else None
-
-    def changed(self) -> asyncio.Event:
-        """The event set at the next change; await it after finding nothing new."""
-        return self._changed
-
-    def publish(self) -> None:
-        old, self._changed = self._changed, asyncio.Event()
-        old.set()
-
-
-class Subscription:
-    """An open live subscription: an async iterator of :class:`Item` then one :class:`End`.
-
-    It holds one slot of the hub's caps from the moment it is opened until it ends, is closed, or is dropped
-    without ever being iterated.
-    """
-
-    def __init__(self, items: AsyncIterator[Item | End], release: Callable[[], None]) -> None:
-        self._items = items
-        self._release_fn: Callable[[], None] | None = release
-
-    def _release(self) -> None:
-        fn, self._release_fn = self._release_fn, None
-        if fn is not None:
-            fn()
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Item | End:
-        try:
-            return await self._items.__anext__()
-        except BaseException:
-            self._release()
-            raise
-
-    async def aclose(self) -> None:
-        """End the subscription now (releases its slot and its feed)."""
-        try:
-            await self._items.aclose()  # type: ignore[attr-defined]
-        finally:
-            self._release()
-
-    def __del__(self) -> None:
-        self._release()
 
 
 class Hub:
@@ -223,9 +93,9 @@ class Hub:
         self._linger = linger_seconds
         self._max_per_workflow = max_per_workflow
         self._max_per_process = max_per_process
-        self._streams: dict[tuple[str, str], _Feed] = {}
-        self._events: dict[str, _Feed] = {}
-        self._by_workflow: dict[str, set[_Feed]] = {}
+        self._streams: dict[tuple[str, str], Feed] = {}
+        self._events: dict[str, Feed] = {}
+        self._by_workflow: dict[str, set[Feed]] = {}
         self._subs_by_workflow: Counter[str] = Counter()
         self._subs_total = 0
         self._closed = False
@@ -243,21 +113,22 @@ class Hub:
             recheck_interval=settings.hub_recheck_seconds,
             buffer_size=settings.hub_buffer_size,
             buffer_bytes=settings.hub_buffer_bytes,
+            linger_seconds=settings.hub_linger_seconds,
             listen_url=None if sqlite else settings.resolved_database_url(),
             max_per_workflow=settings.max_subscriptions_per_workflow,
             max_per_process=settings.max_subscriptions_per_process,
         )
 
     # -- what the watcher sees --------------------------------------------------------------------------------
-    def stream_feeds(self) -> dict[tuple[str, str], _Feed]:
+    def stream_feeds(self) -> dict[tuple[str, str], Feed]:
         """Live stream feeds by (workflow id, key)."""
         return self._streams
 
-    def event_feeds(self) -> dict[str, _Feed]:
+    def event_feeds(self) -> dict[str, Feed]:
         """Live event feeds by workflow id."""
         return self._events
 
-    def feeds_of(self, workflow_id: str) -> set[_Feed]:
+    def feeds_of(self, workflow_id: str) -> set[Feed]:
         """Every live feed of one workflow."""
         return self._by_workflow.get(workflow_id, set())
 
@@ -270,7 +141,7 @@ class Hub:
         """Stop every feed (subscribers end with ``shutdown``) and the watcher."""
         self._closed = True
         await self.watcher.close()
-        feeds: list[_Feed] = [*self._streams.values(), *self._events.values()]
+        feeds: list[Feed] = [*self._streams.values(), *self._events.values()]
         for feed in feeds:
             if feed.task is not None:
                 feed.task.cancel()
@@ -405,7 +276,7 @@ class Hub:
             self._release(feed)
 
     async def _follow(
-        self, feed: _Feed, position: int, catch_up: Callable[[int], Awaitable[CatchUp]]
+        self, feed: Feed, position: int, catch_up: Callable[[int], Awaitable[CatchUp]]
     ) -> AsyncIterator[Item | End]:
         caught_up = False  # served from the feed's buffer at least once: from then on the subscriber is live
         failures = 0
@@ -474,33 +345,33 @@ class Hub:
         return read
 
     # -- feeds ----------------------------------------------------------------------------------------------
-    def _new_feed(self, kind: str, workflow_id: str, key: str | None) -> _Feed:
-        feed = _Feed(kind, workflow_id, key, self._buffer_size, self._buffer_bytes)
+    def _new_feed(self, kind: str, workflow_id: str, key: str | None) -> Feed:
+        feed = Feed(kind, workflow_id, key, self._buffer_size, self._buffer_bytes)
         self._by_workflow.setdefault(workflow_id, set()).add(feed)
         runner = self._run_stream_feed if kind == "stream" else self._run_event_feed
         feed.task = asyncio.create_task(self._run(feed, runner))
         self.watcher.feed_added()
         return feed
 
-    def _stream_feed(self, workflow_id: str, key: str) -> _Feed:
+    def _stream_feed(self, workflow_id: str, key: str) -> Feed:
         feed = self._streams.get((workflow_id, key))
         if feed is None:
             feed = self._streams[(workflow_id, key)] = self._new_feed("stream", workflow_id, key)
         return feed
 
-    def _event_feed(self, workflow_id: str) -> _Feed:
+    def _event_feed(self, workflow_id: str) -> Feed:
         feed = self._events.get(workflow_id)
         if feed is None:
             feed = self._events[workflow_id] = self._new_feed("events", workflow_id, None)
         return feed
 
-    def _release(self, feed: _Feed) -> None:
+    def _release(self, feed: Feed) -> None:
         feed.subscribers -= 1
         if feed.subscribers == 0 and not self._closed:
             self._loop.call_later(self._linger, self._retire, feed)
 
-    def _retire(self, feed: _Feed) -> None:
-        registry: dict[Any, _Feed] = self._streams if feed.kind == "stream" else self._events
+    def _retire(self, feed: Feed) -> None:
+        registry: dict[Any, Feed] = self._streams if feed.kind == "stream" else self._events
         key: Any = (feed.workflow_id, feed.key) if feed.kind == "stream" else feed.workflow_id
         if feed.subscribers == 0 and registry.get(key) is feed:
             del registry[key]
@@ -532,7 +403,7 @@ class Hub:
         )
         return not transient and failures >= MAX_READ_FAILURES
 
-    async def _run(self, feed: _Feed, read_once: Callable[[_Feed], Awaitable[bool]]) -> None:
+    async def _run(self, feed: Feed, read_once: Callable[[Feed], Awaitable[bool]]) -> None:
         failures = 0
         await self.watcher.ready()  # notifications in place before the first read: no write falls in between
         while feed.ended is None:
@@ -559,7 +430,7 @@ class Hub:
         # the head before a burst is never overflowed by the burst itself, only by not reading.
         return max(1, min(_READ_BATCH, self._buffer_size // 2))
 
-    def _take(self, feed: _Feed, items: list[Item]) -> int:
+    def _take(self, feed: Feed, items: list[Item]) -> int:
         """Append ``items`` until half the byte budget is used by this read; how many were taken (at least one)."""
         used = 0
         for n, item in enumerate(items):
@@ -569,7 +440,7 @@ class Hub:
             feed.append(item)
         return len(items)
 
-    async def _run_stream_feed(self, feed: _Feed) -> bool:
+    async def _run_stream_feed(self, feed: Feed) -> bool:
         wid, key = feed.workflow_id, str(feed.key)
         if not feed.located:
             feed.start_at(await asyncio.to_thread(notifications.stream_head, wid, key))
@@ -590,7 +461,7 @@ class Hub:
             feed.ended = End("workflow_finished", feed.next_position, page.status)
         return len(page.values) == batch
 
-    async def _run_event_feed(self, feed: _Feed) -> bool:
+    async def _run_event_feed(self, feed: Feed) -> bool:
         wid = feed.workflow_id
         if not feed.located:
             feed.start_at(await asyncio.to_thread(notifications.events_head, wid) + 1)

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 from communication.adapter import notifications, store
 
 if TYPE_CHECKING:
-    from communication.core.hub import Hub, _Feed
+    from communication.core.hub import Hub
+    from communication.core.hub_feed import Feed
 
 log = logging.getLogger("communication.core.hub")
 
@@ -81,7 +82,7 @@ class Watcher:
 
     # -- waking ---------------------------------------------------------------------------------------------
     @staticmethod
-    def _wake(feed: _Feed | None) -> None:
+    def _wake(feed: Feed | None) -> None:
         if feed is not None:
             feed.wake.set()
 

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
         description="Bytes (JSON length of the values) each fan-out feed keeps; a live subscriber further behind is "
         "dropped with 'overflow'.",
     )
+    hub_linger_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long a fan-out feed without subscribers (and its buffer) is kept "
+        "for reconnecting clients before it is dropped.",
+    )
     max_subscriptions_per_workflow: int = Field(
         2000,
         ge=1,
