@@ -100,7 +100,6 @@ async def run_backend(backend: str, tails: int, samples: int, work: Path) -> dic
             after = {"threads": threads(server.pid), "rss": rss_bytes(server.pid)}
             for w in opened:
                 w.close()
-    ms = lambda xs: (percentile([x * 1000 for x in xs], 50), percentile([x * 1000 for x in xs], 99))  # noqa: E731
     return {
         "backend": backend,
         "tails": tails,
@@ -111,6 +110,12 @@ async def run_backend(backend: str, tails: int, samples: int, work: Path) -> dic
         "before": before,
         "after": after,
     }
+
+
+def ms(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 of durations in seconds, in milliseconds."""
+    values = [x * 1000 for x in samples]
+    return percentile(values, 50), percentile(values, 99)
 
 
 def report(results: list[dict[str, Any]]) -> str:
