@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import socket
 import threading
 import time
@@ -27,7 +28,9 @@ from pydantic import BaseModel
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from communication.adapter import store
 from communication.core.hub import End, Hub, Item
+from communication.core.ratelog import RateLimitedLog
 from communication.core.registry import registry
 from communication.core.services import Core
 from server import create_app
@@ -274,3 +277,64 @@ def test_an_expired_read_token_ends_the_sse_tail_and_the_websocket_it_opened(dat
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         _eventually(lambda: _hub(server).stats()["subscriptions"] == 0, 5, "the expired connections' subscriptions")
+
+
+@pytest.fixture
+async def hub_app(database_url: str) -> Any:
+    app = create_app(make_settings(database_url))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_a_feed_that_cannot_read_ends_with_error_without_stalling_other_feeds_and_logs_once(
+    hub_app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    core: Core = hub_app.state.core
+    hub: Hub = hub_app.state.hub
+    for wid in ("sec-bad", "sec-good"):
+        await core.workflows.start("test_gated_stream", {"n": 30}, wid)
+        await core.events.get(wid, "status", 30)
+    # A row no reader can decode (an unknown serialization): every read of that feed fails, deterministically.
+    db = store.sysdb()
+    with db.engine.begin() as c:
+        c.execute(
+            db.tables.streams.insert().values(
+                workflow_uuid="sec-bad", key="numbers", value="x", offset=0, function_id=0, serialization="nope"
+            )
+        )
+    bad = [await hub.tail_stream("sec-bad", "numbers", 0) for _ in range(3)]
+    good = await hub.tail_stream("sec-good", "numbers", 0)
+    finished: dict[str, float] = {}
+
+    async def consume(name: str, sub: Any) -> list[Any]:
+        out = [x async for x in sub]
+        finished[name] = time.monotonic()
+        return out
+
+    caplog.set_level("WARNING", logger="communication.core.hub")
+    tasks = [asyncio.ensure_future(consume(f"bad{i}", s)) for i, s in enumerate(bad)]
+    good_task = asyncio.ensure_future(consume("good", good))
+    await core.messages.send("sec-good", 1, "go")
+    got = await asyncio.wait_for(good_task, 30)
+    assert [x.position for x in got if isinstance(x, Item)] == list(range(30))
+    assert isinstance(got[-1], End) and got[-1].reason == "closed"
+    ends = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    for items in ends:
+        assert items == [End("error", 0, items[-1].workflow_status)]
+    assert finished["good"] < min(finished[f"bad{i}"] for i in range(3))  # never held back by the failing feed
+    lines = [r for r in caplog.records if "sec-bad" in r.getMessage()]
+    assert len(lines) == 2, [r.getMessage() for r in lines]  # one "failed", one "giving up": not one per retry
+    assert "retrying" in lines[0].getMessage() and "'error'" in lines[1].getMessage()
+
+
+def test_repeated_identical_errors_are_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    limited = RateLimitedLog(logging.getLogger("test.ratelog"), interval=60, clock=lambda: now[0])
+    caplog.set_level("WARNING", logger="test.ratelog")
+    logged = [limited.warning("k", "boom %d", i) for i in range(100)]
+    assert logged == [True] + [False] * 99
+    now[0] = 61.0
+    assert limited.warning("k", "boom again")
+    assert limited.warning("other", "another problem")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["boom 0", "boom again (99 similar messages suppressed in the last 60 s)", "another problem"]

@@ -390,18 +390,26 @@ class Hub:
     def _give_up(self, exc: Exception, failures: int, where: tuple[Any, ...]) -> bool:
         """Log (rate-limited) a failed read; whether to stop retrying it (never while the database is away)."""
         transient = store.is_connection_error(exc)
+        give_up = not transient and failures >= MAX_READ_FAILURES
+        what = (" ".join(str(w) for w in where[:2]), "/".join(str(w) for w in where[2:] if w is not None))
+        key = (where, type(exc).__name__, str(exc)[:200])
         self.errors.warning(
-            (where, type(exc).__name__, str(exc)[:200]),
-            "hub %s read of %s failed (%s: %s); attempt %d%s",
-            " ".join(str(w) for w in where[:2]),
-            "/".join(str(w) for w in where[2:] if w is not None),
+            key,
+            "hub %s read of %s failed (%s: %s); retrying with backoff",
+            *what,
             type(exc).__name__,
             str(exc)[:200],
-            failures,
-            ", retrying" if transient or failures < MAX_READ_FAILURES else ", giving up",
             exc_info=exc,
         )
-        return not transient and failures >= MAX_READ_FAILURES
+        if give_up:
+            self.errors.warning(
+                (key, "give-up"),
+                "hub %s read of %s failed %d times (%s); its subscribers end with reason 'error'",
+                *what,
+                failures,
+                type(exc).__name__,
+            )
+        return give_up
 
     async def _run(self, feed: Feed, read_once: Callable[[Feed], Awaitable[bool]]) -> None:
         failures = 0
