@@ -106,10 +106,10 @@ class Hub:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
-        """A hub configured by ``settings`` (SQLite polls at ``sqlite_polling_interval_sec``; Postgres LISTENs)."""
+        """A hub configured by ``settings`` (SQLite polls every ``hub_poll_seconds``; Postgres LISTENs)."""
         sqlite = settings.is_sqlite()
         return cls(
-            poll_interval=settings.sqlite_polling_interval_sec if sqlite else None,
+            poll_interval=settings.hub_poll_seconds if sqlite else None,
             recheck_interval=settings.hub_recheck_seconds,
             buffer_size=settings.hub_buffer_size,
             buffer_bytes=settings.hub_buffer_bytes,

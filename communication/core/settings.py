@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Values each fan-out feed keeps; a live subscriber further behind is dropped.",
     )
+    # Why 5 ms: on SQLite one query per interval finds the writes for *every* tailed stream and watched workflow
+    # (its cost does not grow with subscribers), and the interval is most of a value's delivery latency.
+    hub_poll_seconds: float = Field(
+        0.005, ge=0.001, le=5.0, description="SQLite: how often the hub's one change query looks for new writes."
+    )
     hub_recheck_seconds: float = Field(
         1.0, gt=0, le=60, description="Postgres: safety re-read of each live feed in case a NOTIFY was missed."
     )
