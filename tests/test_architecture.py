@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from dbos import DBOS
 from fastapi.testclient import TestClient
 
 # HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
@@ -28,6 +29,7 @@ PRODUCTION = [
 ADAPTER = ROOT / "communication" / "adapter"
 #: Attribute writes on DBOS objects the adapter is allowed, each with its reason in the adapter's docstring.
 ALLOWED_ADAPTER_WRITES = {"_retry_connection_errors"}
+DBOS_OR_MAPPING_NAMES = {n for n in dir(DBOS) + dir(dict) if not n.startswith("__")}
 
 
 def _is_private_dbos(module: str) -> bool:
@@ -72,7 +74,6 @@ def _attribute_writes(path: Path) -> list[tuple[int, str, str]]:
     return writes
 
 
-@pytest.mark.xfail(strict=True, reason="store.install_write_hooks still patches DBOS; replaced by LISTEN in progress")
 def test_no_module_reassigns_dbos_methods_or_attributes() -> None:
     offenders = []
     for path in PRODUCTION:
@@ -80,9 +81,12 @@ def test_no_module_reassigns_dbos_methods_or_attributes() -> None:
         for line, obj, attr in _attribute_writes(path):
             if obj in {"self", "cls"} or obj.startswith("_"):
                 continue
-            # The adapter holds DBOS's objects: any write there to something not its own must be on the list.
+            # The adapter holds DBOS's objects: a write there to a private attribute, or one that replaces a method
+            # (a name DBOS or a mapping has, e.g. ``streams_map.get``), must be on the list; its own dataclasses' fields
+            # are fine.
             in_adapter = ADAPTER in path.parents
-            touches_dbos = in_adapter or obj in {"DBOS", "dbos"} or "dbos" in obj.lower()
+            replaces = attr.startswith("_") or attr in DBOS_OR_MAPPING_NAMES
+            touches_dbos = (in_adapter and replaces) or obj in {"DBOS", "dbos"} or "dbos" in obj.lower()
             if touches_dbos and not (in_adapter and attr in ALLOWED_ADAPTER_WRITES):
                 offenders.append(f"{path.relative_to(ROOT)}:{line} {obj}.{attr} = ...")
         assert "_signal_notification" not in source or ADAPTER in path.parents, path

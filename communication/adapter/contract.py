@@ -23,6 +23,9 @@ PRIVATE_NAMES: list[tuple[str, str]] = [
     ("dbos._sys_db", "SendMessage"),
     ("dbos._sys_db", "is_serialized_stream_closed_sentinel"),
     ("dbos._sys_db", "workflow_is_active"),
+    # The hub LISTENs on DBOS's notification channels (adapter/notifications.py).
+    ("dbos._sys_db", "_dbos_streams_channel"),
+    ("dbos._sys_db", "_dbos_workflow_events_channel"),
 ]
 #: Tables and the columns of them the adapter reads (``SystemDatabase.tables``).
 TABLES: dict[str, set[str]] = {

@@ -29,6 +29,9 @@ def dbos_config(settings: Settings) -> DBOSConfig:
         "notification_coalesce_sec": settings.notification_coalesce_sec,
         # The scheduler only needs to notice new schedules; 5 s keeps it responsive without churn.
         "scheduler_polling_interval_sec": 5.0,
+        # DBOS's executor runs sync workflows and steps and, once DBOS installs it as the loop's default executor,
+        # every asyncio.to_thread: unbounded by default (thousands of threads under load).
+        "max_executor_threads": settings.thread_pool_size,
     }
     if settings.executor_id:
         config["executor_id"] = settings.executor_id

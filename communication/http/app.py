@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -43,11 +44,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_settings(settings)
         runtime.launch(settings)
-        app.state.hub = Hub(
-            poll_interval=settings.sqlite_polling_interval_sec if settings.is_sqlite() else None,
-            recheck_interval=settings.hub_recheck_seconds,
-            buffer_size=settings.hub_buffer_size,
+        # Until DBOS's first async call installs its own (bounded by thread_pool_size) executor as the loop's
+        # default, asyncio.to_thread runs on this one: bounded as well.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="comm-")
         )
+        app.state.hub = Hub.from_settings(settings)
         app.state.core = Core.build(settings, registry, app.state.hub)
         app.state.ready = True
         try:
