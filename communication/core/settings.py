@@ -20,9 +20,14 @@ class Settings(BaseSettings):
     """Server configuration. Every field can be set from the environment with the ``COMM_`` prefix.
 
     The database URL is also read from ``DBOS_SYSTEM_DATABASE_URL``, the name DBOS itself documents.
+    Order: arguments (``python server.py --port``) > environment > ``.env`` file > defaults.
     """
 
-    model_config = SettingsConfigDict(env_prefix="COMM_", extra="ignore", populate_by_name=True)
+    # Sources, highest first: init arguments (command-line flags), the environment, ``.env`` in the working
+    # directory (``--env-file`` names another), then the defaults below.
+    model_config = SettingsConfigDict(
+        env_prefix="COMM_", extra="ignore", populate_by_name=True, env_file=".env", env_file_encoding="utf-8"
+    )
 
     app_name: str = Field("dbos-comm", description="DBOS application name.")
     host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
