@@ -62,9 +62,7 @@ def build_parser(prog: str = "python server.py") -> argparse.ArgumentParser:
         metavar="MODULES",
         help="comma-separated Python modules that register workflow types [COMM_WORKFLOWS, default workflows]",
     )
-    parser.add_argument(
-        "--env-file", metavar="PATH", type=Path, help="read settings from this file instead of ./.env"
-    )
+    parser.add_argument("--env-file", metavar="PATH", type=Path, help="read settings from this file instead of ./.env")
     parser.add_argument(
         "--worker", action="store_true", help="run a worker: execute the work queue (COMM_WORK_QUEUE), no HTTP"
     )
