@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from communication.core.config_check import check_settings
 from communication.core.hub import Hub
@@ -64,7 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
                 # No grace: stop at once. Blocking the loop keeps its workflows from running on while DBOS goes away.
                 runtime.shutdown()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI / ReDoc from the installed fastapi-offline package, not from a CDN.
+    app = FastAPIOffline(
         title="DBOS workflow communication server",
         version="0.2.0",
         description=DESCRIPTION,
