@@ -38,7 +38,12 @@ def test_help_prints_every_option_and_exits_0_without_serving(tmp_path: Path) ->
 
 def test_unknown_flag_exits_2_with_usage(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, SERVER, "--prot", "18299"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60
+        [sys.executable, SERVER, "--prot", "18299"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("usage: python server.py") and "unrecognized arguments: --prot" in proc.stderr

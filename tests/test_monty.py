@@ -6,6 +6,7 @@ stop it: the stop interrupts the sleep, so nothing waits for it to pass.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -237,7 +238,7 @@ def test_quiet_stream_sends_computed_progress_every_half_second_and_quotes_only_
     ticks = [(at, f) for at, _, f in sleeping[1:]]
     assert all(f["version"] == sleeping[0][2]["version"] for _, f in ticks), "ticks read no new state"
     assert len(ticks) >= 3, "a 2 s sleep gets a computed frame every 0.5 s"
-    gaps = [b[0] - a[0] for a, b in zip(sleeping, sleeping[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(sleeping)]
     assert max(gaps) < 1.0, f"no silent gap while sleeping: {gaps}"
     progress = [f["progress"] for _, f in ticks]
     elapsed = [f["elapsed"] for _, f in ticks]

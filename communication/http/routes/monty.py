@@ -67,10 +67,16 @@ class MontyStreamRequest(BaseModel):
     )
 
     min_sleep: float | None = Field(
-        None, ge=MIN_SLEEP, le=MAX_SLEEP, description="Shortest sleep per iteration (s, >= 0.01); default COMM_MONTY_MIN_SLEEP_SECONDS (5)."
+        None,
+        ge=MIN_SLEEP,
+        le=MAX_SLEEP,
+        description="Shortest sleep per iteration (s, >= 0.01); default COMM_MONTY_MIN_SLEEP_SECONDS (5).",
     )
     max_sleep: float | None = Field(
-        None, ge=MIN_SLEEP, le=MAX_SLEEP, description="Longest sleep per iteration (s); default COMM_MONTY_MAX_SLEEP_SECONDS (30)."
+        None,
+        ge=MIN_SLEEP,
+        le=MAX_SLEEP,
+        description="Longest sleep per iteration (s); default COMM_MONTY_MAX_SLEEP_SECONDS (30).",
     )
     max_iterations: int | None = Field(
         None,
