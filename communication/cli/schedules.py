@@ -68,8 +68,9 @@ def _show_detail(out: Console, detail: ScheduleDetail) -> None:
 def _show_list(out: Console, found: ScheduleList) -> None:
     table = Table("name", "status", "type", "when", "note")
     for s in found.schedules:
-        table.add_row(s.name, s.status, s.type, f"every {s.interval_minutes} min" if s.interval_minutes else s.cron,
-                      s.note or "")
+        table.add_row(
+            s.name, s.status, s.type, f"every {s.interval_minutes} min" if s.interval_minutes else s.cron, s.note or ""
+        )
     out.print(table)
 
 
