@@ -97,6 +97,10 @@ def prepare(settings: Settings, *, worker: bool) -> int | None:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    # Workflow modules are found in the working directory too (as uvicorn does), so `wfc serve` -- whose script
+    # directory is the virtualenv's bin -- imports a project's `workflows` exactly as `python server.py` does.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         load_workflow_modules(settings)
     except WorkflowModuleError as exc:
