@@ -144,3 +144,30 @@ def test_worker_flag_runs_a_worker_with_the_same_options(tmp_path: Path) -> None
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+def test_reload_serves_through_a_reloading_child_with_the_flags(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, SERVER, "--reload", "--port", str(port), "--log-level", "warning"],
+        cwd=tmp_path,
+        env=_env(DBOS_SYSTEM_DATABASE_URL=f"sqlite:///{tmp_path / 'r.sqlite'}", COMM_SHUTDOWN_GRACE_SECONDS="0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with httpx.Client(timeout=2.0) as http:
+            for _ in range(600):  # readiness polling of a subprocess, bounded
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                try:
+                    if http.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)  # readiness polling of a subprocess, not test synchronisation
+            else:
+                pytest.fail("--reload server never became ready")
+            assert http.get(f"http://127.0.0.1:{port}/v1/workflow-types").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
