@@ -15,8 +15,8 @@ Over HTTP (:class:`communication.client.Client`):
   4. request/reply into a ``counter`` workflow (a retried request is answered once).
 Without HTTP (``DBOSClient``, the way a backend service sharing the database would): the same first three, with
 ``enqueue``, ``get_event``, ``send`` and ``read_stream`` (only calls DBOS 3.4's ``DBOSClient`` has: it has no
-``get_all_events``; read every event at once with ``Client.events`` / ``GET /v1/workflows/{id}/events``). ``DBOSClient`` can only *enqueue* workflows, so the tour
-enqueues onto ``$COMM_WORK_QUEUE`` when the deployment has a work queue, else onto a queue it registers itself
+``get_all_events``; read every event at once with ``Client.events`` / ``GET /v1/workflows/{id}/events``).
+``DBOSClient`` can only *enqueue* workflows, so the tour enqueues onto ``$COMM_WORK_QUEUE`` when the deployment has a work queue, else onto a queue it registers itself
 (``example-tour``); the server executes every registered queue unless told otherwise.
 """
 
