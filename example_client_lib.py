@@ -16,8 +16,9 @@ Over HTTP (:class:`communication.client.Client`):
 Without HTTP (``DBOSClient``, the way a backend service sharing the database would): the same first three, with
 ``enqueue``, ``get_event``, ``send`` and ``read_stream`` (only calls DBOS 3.4's ``DBOSClient`` has: it has no
 ``get_all_events``; read every event at once with ``Client.events`` / ``GET /v1/workflows/{id}/events``).
-``DBOSClient`` can only *enqueue* workflows, so the tour enqueues onto ``$COMM_WORK_QUEUE`` when the deployment has a work queue, else onto a queue it registers itself
-(``example-tour``); the server executes every registered queue unless told otherwise.
+``DBOSClient`` can only *enqueue* workflows, so the tour enqueues onto ``$COMM_WORK_QUEUE`` when the deployment
+has a work queue, else onto a queue it registers itself (``example-tour``); the server executes every registered
+queue unless told otherwise.
 """
 
 from __future__ import annotations
