@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,15 +14,9 @@ from tests.server_proc import ServerProcess
 from tests.test_cli import Wfc
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    from conftest import postgres_admin_url
-
-    tmp = tmp_path_factory.mktemp("schedules-cli")
-    admin = postgres_admin_url()
-    if admin is not None:
-        pytest.skip("module-scoped server: run on SQLite (the schedule API is covered on Postgres in test_schedules)")
-    with ServerProcess(f"sqlite:///{tmp / 'system.sqlite'}", log_dir=tmp) as proc:
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    with ServerProcess(database_url, log_dir=tmp_path) as proc:
         yield proc
 
 
