@@ -58,6 +58,16 @@ def test_second_process_with_the_same_executor_id_refuses_before_recovering_anyt
             assert httpx.get(f"{again.url}/readyz", timeout=10).status_code == 200
 
 
+def test_worker_with_a_server_s_executor_id_refuses_to_start(database_url: str, tmp_path: Path) -> None:
+    with ServerProcess(database_url, log_dir=tmp_path, env={"COMM_EXECUTOR_ID": "shared"}) as server:
+        env = {**server.environment(), "COMM_EXECUTOR_ID": "shared", "COMM_WORK_QUEUE": "work"}
+        proc = subprocess.run(
+            [sys.executable, SERVER, "--worker"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90
+        )
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "executor id 'shared' is in use" in proc.stderr and "Recovering" not in proc.stdout + proc.stderr
+
+
 def test_distinct_executor_ids_share_a_database(database_url: str, tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     with (

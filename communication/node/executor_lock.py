@@ -58,9 +58,9 @@ def _holder_text() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
 
 
-def _advice(executor_id: str) -> str:
+def _advice(executor_id: str, holder: str) -> str:
     return (
-        f"executor id {executor_id!r} is in use on this database by {{holder}}; stop that process, or give this one "
+        f"executor id {executor_id!r} is in use on this database by {holder}; stop that process, or give this one "
         f"another id (COMM_EXECUTOR_ID=<name>, e.g. COMM_EXECUTOR_ID={executor_id}-2)"
     )
 
@@ -96,7 +96,7 @@ def _acquire_sqlite(url: str, executor_id: str) -> _Held:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise ExecutorIdInUse(_advice(executor_id).format(holder=holder)) from None
+        raise ExecutorIdInUse(_advice(executor_id, holder)) from None
     handle.seek(0)
     handle.truncate()
     handle.write(_holder_text() + "\n")
@@ -145,7 +145,7 @@ def _acquire_postgres(url: str, executor_id: str, connect_timeout: float) -> _He
             holder = f"{found[0] or 'a session'} (backend pid {found[1]}, client {found[2] or 'local socket'})"
         else:
             holder = "another session"
-        raise ExecutorIdInUse(_advice(executor_id).format(holder=holder))
+        raise ExecutorIdInUse(_advice(executor_id, holder))
 
     def release() -> None:
         with contextlib.suppress(Exception):  # closing the session frees the lock; a dead connection already did
