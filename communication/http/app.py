@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from communication.core import runtime
 from communication.core.config_check import check_settings
 from communication.core.hub import Hub
 from communication.core.registry import registry
@@ -22,8 +23,7 @@ from communication.http.access import include_with_access, install_security
 from communication.http.body_limit import BodyLimitMiddleware, document_body_errors
 from communication.http.errors import install_error_handlers
 from communication.http.routes import PUBLIC_ROUTERS, READ_ROUTERS, ROUTERS
-from communication.node import runtime
-from communication.node.serving import remaining_grace
+from communication.http.shutdown import remaining_grace
 
 DESCRIPTION = """
 Talk to running DBOS workflows over HTTP: **events** (blocking reads with bounded timeouts and versions),

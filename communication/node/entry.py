@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from communication.core.config_check import ConfigError, check_settings, load_settings
+from communication.core.runtime import WorkflowModuleError, load_workflow_modules
 from communication.core.settings import Settings
 from communication.node import executor_lock
 from communication.node.logs import configure_logging
-from communication.node.runtime import WorkflowModuleError, load_workflow_modules
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -10,9 +10,9 @@ database therefore both run the same workflows. The lock makes the second proces
   process's life; the key is derived from the executor id. The connection's ``application_name`` names the holder,
   which the refusal reads back from ``pg_stat_activity``. A dead process's session ends and its lock with it.
 
-The lock is re-entrant within a process (a process launches and destroys DBOS several times in tests, and the
-entry takes the lock before the app's lifespan launches DBOS): :func:`acquire` counts, :func:`release` frees the
-lock with the last holder.
+:mod:`communication.node.entry` takes it before anything launches DBOS (server, worker, the ``--reload`` child) and
+holds it for the process's life. It is re-entrant within a process: :func:`acquire` counts, :func:`release` frees
+the lock with the last holder.
 """
 
 from __future__ import annotations

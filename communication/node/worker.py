@@ -26,12 +26,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
+from communication.core import runtime
 from communication.core.config_check import mask_url
 from communication.core.health import database_reachable
 from communication.core.metrics import render
 from communication.core.recovery import recover_executors
 from communication.core.settings import Settings
-from communication.node import runtime
 
 log = logging.getLogger("communication.node.worker")
 

@@ -1,14 +1,21 @@
-"""The asynchronous Python client: :class:`AsyncClient`, method for method the twin of
-:class:`communication.client.Client` (same arguments, same results, same exceptions), awaited.
+"""The Python client of the communication server, written once: :class:`AsyncClient` here, :class:`Client` generated.
 
-Example::
+``_sync/client.py`` (:class:`communication.client.Client`) is generated from ``_async/client.py`` by
+``python .ci/gen_sync_client.py`` (CI checks that it is up to date): edit the async source only. Usage::
 
-    from communication.client._async_client import AsyncClient
+    from communication.client import AsyncClient, Client
 
-    async with AsyncClient("http://localhost:8000") as client:
-        wf = await client.start("streaming", {"n_steps": 3})
-        async for item in client.tail_stream(wf.workflow_id, "progress_stream"):
-            print(item.offset, item.value)
+    with Client("http://localhost:8000") as client:
+        wf = client.start("events", {"n_steps": 5})
+        for event in client.watch_events(wf.workflow_id, keys=["progress"]):
+            print(event.value, "%")
+        print(client.result(wf.workflow_id, timeout=60).output)
+
+    async with AsyncClient("http://localhost:8000") as client:  # the same methods, awaited
+        ...
+
+Every method raises a :class:`~communication.client.errors.ClientError` subclass on failure (see
+:mod:`communication.client.errors`); none lets an ``httpx`` exception escape.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from communication.client._async.live import AsyncLiveIterator
 from communication.client.base import DEFAULT_TOPIC, MAX_SERVER_WAIT, Call, ClientBase, schedule_spec
 from communication.client.errors import (
     EventTimeout,
@@ -35,7 +43,7 @@ from communication.client.models import (
     StartedWorkflow,
     WorkflowTypeInfo,
 )
-from communication.client.sse import AsyncLiveIterator, Cursor, RetryPolicy
+from communication.client.sse import Cursor, RetryPolicy
 from communication.protocol.models import (
     EventOut,
     EventsOut,
@@ -64,10 +72,17 @@ T = TypeVar("T")
 
 
 class AsyncClient(ClientBase):
-    """A non-blocking client; use it as an async context manager (or ``await aclose()``).
+    """A blocking client; use it as a context manager (or call :meth:`close`).
 
-    Arguments as for :class:`communication.client.Client`, with an ``httpx.AsyncClient`` /
-    ``httpx.AsyncBaseTransport`` to inject.
+    Args:
+        base_url: the server. Default ``$COMM_URL``, else ``http_client.base_url``, else ``http://localhost:8000``.
+        api_key: sent as ``Authorization: Bearer <key>``. Default ``$COMM_API_KEY``.
+        timeout: seconds for connecting and for an ordinary answer (long-polls add their wait).
+        http_client: an ``httpx.Client`` to use (not closed by :meth:`close`), e.g. with custom TLS or proxies.
+        transport: an httpx transport for the client this object creates (ignored with ``http_client``).
+        retry: how live iterators reconnect.
+        idle_timeout: seconds of silence after which a live connection is treated as dropped (heartbeats
+            arrive every 15 s by default).
     """
 
     def __init__(
@@ -119,7 +134,7 @@ class AsyncClient(ClientBase):
         )
 
     async def ready(self) -> bool:
-        """See :meth:`communication.client.Client.ready`."""
+        """Whether the server is ready (DBOS launched, database reachable). Raises on transport failure only."""
         try:
             return await self._call(self._ready())
         except ServiceUnavailable:
@@ -130,11 +145,17 @@ class AsyncClient(ClientBase):
     async def start(
         self, type_name: str, input: dict[str, Any] | None = None, *, workflow_id: str | None = None
     ) -> StartedWorkflow:
-        """See :meth:`communication.client.Client.start`."""
+        """Start a workflow of a registered type.
+
+        Starting an id that already exists starts nothing and returns that workflow with ``created=False``.
+
+        Raises:
+            UnknownWorkflowType, ValidationFailed (bad input or id), WorkflowIdConflict (id used by another type).
+        """
         return await self._call(self._start(type_name, input, workflow_id))
 
     async def status(self, workflow_id: str) -> WorkflowInfo:
-        """See :meth:`communication.client.Client.status`."""
+        """The workflow's status with input, output and error. Raises WorkflowNotFound."""
         return await self._call(self._status(workflow_id))
 
     async def list_workflows(
@@ -147,11 +168,15 @@ class AsyncClient(ClientBase):
         limit: int = 50,
         offset: int = 0,
     ) -> WorkflowList:
-        """See :meth:`communication.client.Client.list_workflows`."""
+        """Workflows, newest first, filtered by status (PENDING, SUCCESS, ...), type and creation time."""
         return await self._call(self._list(status, type_name, created_after, created_before, limit, offset))
 
     async def result(self, workflow_id: str, *, timeout: float = 30.0) -> WorkflowResult:
-        """See :meth:`communication.client.Client.result`."""
+        """Wait up to ``timeout`` seconds for the workflow to finish; ``done`` is false if it has not.
+
+        Waits longer than the server allows per request (120 s by default) are split into several long-polls.
+        Raises WorkflowNotFound.
+        """
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
@@ -160,35 +185,43 @@ class AsyncClient(ClientBase):
                 return outcome
 
     async def cancel(self, workflow_id: str) -> WorkflowInfo:
-        """See :meth:`communication.client.Client.cancel`."""
+        """Cancel the workflow (a finished one is left as it is). Raises WorkflowNotFound."""
         return await self._call(self._control(workflow_id, "cancel"))
 
     async def resume(self, workflow_id: str) -> WorkflowInfo:
-        """See :meth:`communication.client.Client.resume`."""
+        """Resume a cancelled or failed workflow from its last completed step. Raises WorkflowNotFound."""
         return await self._call(self._control(workflow_id, "resume"))
 
     async def fork(self, workflow_id: str, start_step: int) -> ForkResult:
-        """See :meth:`communication.client.Client.fork`."""
+        """Start a new workflow replaying the recorded steps before ``start_step``. Raises WorkflowNotFound."""
         return await self._call(self._fork(workflow_id, start_step))
 
     async def steps(self, workflow_id: str) -> StepList:
-        """See :meth:`communication.client.Client.steps`."""
+        """The workflow's recorded steps with outputs and timing. Raises WorkflowNotFound."""
         return await self._call(self._steps(workflow_id))
 
     async def workflow_types(self) -> list[WorkflowTypeInfo]:
-        """See :meth:`communication.client.Client.workflow_types`."""
+        """Every workflow type the server can start, with its input JSON schema."""
         return await self._call(self._types())
 
     # --- events ---
 
     async def events(self, workflow_id: str) -> EventsOut:
-        """See :meth:`communication.client.Client.events`."""
+        """Latest value and version of every event key (never waits). Raises WorkflowNotFound."""
         return await self._call(self._events(workflow_id))
 
     async def get_event(
         self, workflow_id: str, key: str, *, timeout: float = 30.0, after_version: int | None = None
     ) -> EventOut:
-        """See :meth:`communication.client.Client.get_event`."""
+        """The value of event ``key``, waiting up to ``timeout`` seconds for it to be set.
+
+        With ``after_version``, waits for a value newer than that version instead.
+
+        Raises:
+            EventTimeout: not set (or nothing newer) within ``timeout``.
+            EventNotFound: the workflow finished without setting it.
+            WorkflowNotFound: no such workflow.
+        """
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
@@ -199,13 +232,22 @@ class AsyncClient(ClientBase):
                     raise
 
     async def wait_event(self, workflow_id: str, key: str, after_version: int, *, timeout: float = 30.0) -> EventOut:
-        """See :meth:`communication.client.Client.wait_event`."""
+        """The first value of ``key`` newer than ``after_version`` (a version from an earlier answer).
+
+        Raises the same errors as :meth:`get_event`.
+        """
         return await self.get_event(workflow_id, key, timeout=timeout, after_version=after_version)
 
     def watch_events(
         self, workflow_id: str, *, keys: list[str] | None = None, after_version: int | None = None
     ) -> AsyncLiveIterator[EventOut]:
-        """See :meth:`communication.client.Client.watch_events` (iterate with ``async for``)."""
+        """Every current event, then every change, live (SSE), until the workflow finishes.
+
+        Reconnects by itself and resumes after the last version it yielded. ``keys`` filters keys;
+        ``after_version`` skips versions up to it. ``.end`` holds the terminal frame afterwards.
+
+        Raises (while iterating): WorkflowNotFound, ReconnectsExhausted.
+        """
         url, cursor = self._watch(workflow_id, keys, after_version)
         return self._live(url, cursor)
 
@@ -214,7 +256,13 @@ class AsyncClient(ClientBase):
     async def send(
         self, workflow_id: str, message: Any, *, topic: str = DEFAULT_TOPIC, idempotency_key: str | None = None
     ) -> SendResult:
-        """See :meth:`communication.client.Client.send`."""
+        """Send a message on ``topic``. With ``idempotency_key`` it is delivered at most once per workflow.
+
+        Returns a result whose ``outcome`` is ``delivered`` or ``duplicate`` (this key was delivered before).
+
+        Raises:
+            WorkflowNotFound, WorkflowFinished (the workflow no longer receives messages), ValidationFailed.
+        """
         return await self._call(self._send(workflow_id, message, topic, idempotency_key))
 
     async def send_and_wait(
@@ -226,7 +274,17 @@ class AsyncClient(ClientBase):
         timeout: float = 30.0,
         request_id: str | None = None,
     ) -> Reply:
-        """See :meth:`communication.client.Client.send_and_wait`."""
+        """Send a request into a workflow and wait for its reply (request/reply, like Temporal's updates).
+
+        Sends ``{"request_id", "payload"}`` on ``topic`` (idempotency key = request id), then waits for the
+        workflow to set event ``reply:<request_id>`` (see :mod:`communication.protocol.replies`). Calling again with the
+        same ``request_id`` is safe: the request is delivered once and the same reply is returned.
+
+        Raises:
+            ReplyTimeout: no reply within ``timeout`` (the request was delivered; wait again with its id).
+            EventNotFound: the workflow finished without replying.
+            WorkflowNotFound, WorkflowFinished.
+        """
         rid = request_id or new_request_id()
         try:
             sent = await self.send(workflow_id, make_request(payload, rid), topic=topic, idempotency_key=rid)
@@ -244,15 +302,21 @@ class AsyncClient(ClientBase):
     # --- streams ---
 
     async def streams(self, workflow_id: str) -> StreamList:
-        """See :meth:`communication.client.Client.streams`."""
+        """Every stream of the workflow with its length and closed flag. Raises WorkflowNotFound."""
         return await self._call(self._streams(workflow_id))
 
     async def read_stream(self, workflow_id: str, key: str, *, offset: int = 0, limit: int = 100) -> StreamSnapshot:
-        """See :meth:`communication.client.Client.read_stream`."""
+        """Up to ``limit`` values from ``offset`` (never waits); continue from ``next_offset``."""
         return await self._call(self._stream(workflow_id, key, offset, limit))
 
     def tail_stream(self, workflow_id: str, key: str, *, offset: int = 0) -> AsyncLiveIterator[StreamItem]:
-        """See :meth:`communication.client.Client.tail_stream` (iterate with ``async for``)."""
+        """Every value from ``offset`` on, live (SSE), until the stream is closed or the workflow finishes.
+
+        Survives dropped connections and server restarts: it reconnects with backoff and resumes after the last
+        offset it yielded, so it never repeats or skips a value. ``.end`` holds the terminal frame afterwards.
+
+        Raises (while iterating): WorkflowNotFound, ReconnectsExhausted, ProtocolError.
+        """
         url, cursor = self._tail(workflow_id, key, offset)
         return self._live(url, cursor)
 
@@ -261,15 +325,19 @@ class AsyncClient(ClientBase):
     async def post_session_event(
         self, session_id: str, type_name: str, data: Any = None, *, event_id: str | None = None
     ) -> SessionPostResult:
-        """See :meth:`communication.client.Client.post_session_event`."""
+        """Store an event in a durable session (created by its first event); ``done``/``timeout`` close it.
+
+        With ``event_id`` a repeated post is stored once (``outcome == 'duplicate'``). Raises SessionClosed.
+        """
         return await self._call(self._session_post(session_id, type_name, data, event_id))
 
     async def session_events(self, session_id: str, *, offset: int = 0, limit: int = 100) -> SessionSnapshot:
-        """See :meth:`communication.client.Client.session_events`."""
+        """Session events from ``offset`` (never waits)."""
         return await self._call(self._session_events(session_id, offset, limit))
 
     def tail_session(self, session_id: str, *, offset: int = 0) -> AsyncLiveIterator[SessionItem]:
-        """See :meth:`communication.client.Client.tail_session` (iterate with ``async for``)."""
+        """Every session event from ``offset`` on, live, until the session is closed; resumes like
+        :meth:`tail_stream`."""
         url, cursor = self._session_tail(session_id, offset)
         return self._live(url, cursor)
 

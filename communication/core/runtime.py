@@ -10,15 +10,12 @@ from types import ModuleType
 from dbos import DBOS, DBOSConfig
 
 from communication.adapter import lifecycle
+from communication.core import queues
 from communication.core.config_check import mask_url
+from communication.core.launch_logs import condensed_migrations
 from communication.core.settings import Settings
-from communication.node import executor_lock, queues
-from communication.node.logs import condensed_migrations
 
-log = logging.getLogger("communication.node.runtime")
-
-#: Settings of the launches not yet shut down (one DBOS instance at a time; a stack for the executor lock's release).
-_launched: list[Settings] = []
+log = logging.getLogger("communication.core.runtime")
 
 
 def dbos_config(settings: Settings) -> DBOSConfig:
@@ -71,28 +68,23 @@ def load_workflow_modules(settings: Settings) -> list[ModuleType]:
 def launch(settings: Settings, *, worker: bool = False) -> None:
     """Create and launch the process's DBOS instance; pending workflows of this executor are recovered.
 
-    Imports :mod:`workflows` first so every workflow type is registered before recovery runs. ``worker``: execute
-    only the work queue (see :mod:`communication.node.queues` for which queues each role executes).
-
-    Raises:
-        ExecutorIdInUse: another live process holds this executor id on this database (nothing was launched).
-        DatabaseUnreachable: the database could not be reached for the executor lock.
+    Registers the library's own workflows and imports the configured workflow modules first, so every workflow
+    type is registered before recovery runs, and every process configured alike (HTTP node or worker) registers
+    the same set and so computes the same DBOS application version. ``worker``: execute only the work queue (see
+    :mod:`communication.core.queues` for which queues each role executes).
     """
+    # The library's own DBOS workflows (sessions, schedule dispatch) are registered in every process, whether or
+    # not it builds the services that use them: a worker must hash to the HTTP nodes' application version.
+    importlib.import_module("communication.core.session_workflow")
+    importlib.import_module("communication.core.scheduled_dispatch")
     load_workflow_modules(settings)
-    # Before DBOS exists: a second process with our executor id must stop before DBOS recovers anything.
-    executor_lock.acquire(settings)
-    try:
-        DBOS(config=dbos_config(settings))
-        listen = queues.listen_queues(settings, worker=worker)
-        if listen is not None:
-            DBOS.listen_queues(listen)
-        with condensed_migrations(settings):
-            DBOS.launch()
-        queues.register_work_queue(settings, worker=worker)
-    except BaseException:
-        executor_lock.release(settings)
-        raise
-    _launched.append(settings)
+    DBOS(config=dbos_config(settings))
+    listen = queues.listen_queues(settings, worker=worker)
+    if listen is not None:
+        DBOS.listen_queues(listen)
+    with condensed_migrations(settings):
+        DBOS.launch()
+    queues.register_work_queue(settings, worker=worker)
     log.info(
         "DBOS launched on %s as executor %r",
         mask_url(settings.resolved_database_url()),
@@ -111,5 +103,3 @@ def shutdown(grace_seconds: float = 0.0) -> None:
     sys_db = lifecycle.system_database()
     DBOS.destroy(destroy_registry=False, workflow_completion_timeout_sec=math.ceil(max(0.0, grace_seconds)))
     lifecycle.stop_retrying_connections(sys_db)
-    if _launched:
-        executor_lock.release(_launched.pop())
