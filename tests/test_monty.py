@@ -67,8 +67,16 @@ def test_post_streams_started_then_progress_in_order_then_completed_after_stop(h
     started = frames[0][1]
     assert started["event"] == "workflow_started" and started["workflow_id"] == "monty-post" and started["created"]
     assert "timestamp" in started
-    progress = [(int(i), f) for i, f in frames[1:-1]]
-    assert progress and all(f["event"] == "progress_update" for _, f in progress)
+    assert all(f["event"] == "progress_update" for _, f in frames[1:-1])
+    # Frames computed while the stream is quiet (0.5 s without a change, e.g. on a loaded machine) repeat the last
+    # state's version and never carry a quote; the state changes are the frames with a new version.
+    progress: list[tuple[int, dict[str, Any]]] = []
+    for i, f in frames[1:-1]:
+        if f["version"] is None or (progress and f["version"] == progress[-1][1]["version"]):
+            assert f["current_quote"] is None
+            continue
+        progress.append((int(i), f))
+    assert progress
     versions = [v for v, _ in progress]
     assert versions == sorted(set(versions)), "ids are strictly increasing event versions"
     for _, f in progress:
