@@ -1,4 +1,59 @@
-"""The communication core over DBOS: events, messages, streams, errors and settings.
+"""DBOS workflow communication: an HTTP data plane (events, messages, streams) for any DBOS application.
 
-Nothing here imports FastAPI; the HTTP layer lives in :mod:`api`.
+The public face. Names are imported lazily (PEP 562 module ``__getattr__``), so ``from communication.client
+import Client`` never imports FastAPI or DBOS:
+
+* ``workflow_type``, ``registry``, ``reply``, ``tracked_step``, ``publish_callback_link`` — for workflow code
+  (:mod:`communication.kit`);
+* ``create_app``, ``mount`` — serve the API standalone or inside your own FastAPI app (:mod:`communication.http.app`);
+* ``Settings`` — the one settings object;
+* ``Client``, ``AsyncClient`` — the Python client (:mod:`communication.client`).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "workflow_type": "communication.kit",
+    "registry": "communication.kit",
+    "reply": "communication.kit",
+    "tracked_step": "communication.kit",
+    "publish_callback_link": "communication.kit",
+    "WorkflowType": "communication.kit",
+    "create_app": "communication.http.app",
+    "mount": "communication.http.app",
+    "Settings": "communication.core.settings",
+    "Client": "communication.client",
+    "AsyncClient": "communication.client",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ imports them on first use
+    from communication.client import AsyncClient as AsyncClient
+    from communication.client import Client as Client
+    from communication.core.settings import Settings as Settings
+    from communication.http.app import create_app as create_app
+    from communication.http.app import mount as mount
+    from communication.kit import WorkflowType as WorkflowType
+    from communication.kit import publish_callback_link as publish_callback_link
+    from communication.kit import registry as registry
+    from communication.kit import reply as reply
+    from communication.kit import tracked_step as tracked_step
+    from communication.kit import workflow_type as workflow_type
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'communication' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

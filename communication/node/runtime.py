@@ -84,6 +84,18 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
     )
 
 
+def running_database_url() -> str | None:
+    """The system database URL of the launched DBOS instance (password included), or ``None`` before launch.
+
+    :func:`communication.http.app.mount` uses it: there the host application configured and launched DBOS.
+    """
+    sys_db = lifecycle.system_database()
+    if sys_db is None:
+        return None
+    url: str = sys_db.engine.url.render_as_string(hide_password=False)
+    return url
+
+
 def shutdown(grace_seconds: float = 0.0) -> None:
     """Destroy the DBOS instance but keep the workflow registry, so a later launch in the same process works.
 
