@@ -19,6 +19,7 @@ process-wide registry, and ours mirrors it one-to-one.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Callable
@@ -109,42 +110,48 @@ def signature_model(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
     return model
 
 
-def _instrument_typed(type_name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Count finished executions like :func:`instrument_workflow`, for any signature, sync or async.
+def _typed_entry(type_name: str, fn: Callable[..., Any], model: type[BaseModel]) -> Callable[..., Any]:
+    """The function DBOS registers for a typed type: rebuild typed arguments, call ``fn``, count the outcome.
 
-    ``functools.wraps`` keeps the signature and ``__wrapped__`` (DBOS hashes the original source for the
-    application version); the wrapper stays a coroutine function exactly when ``fn`` is one, which is how DBOS
-    decides how to run it.
+    Why rebuild: DBOS records (and replays on recovery) the arguments as portable JSON, so nested models,
+    dates and the like arrive as plain JSON values; validating them against the signature model again inside
+    the workflow gives ``fn`` the types its annotations promise, on the first run and on every recovery alike.
+    Parameters the caller left out are not passed, so ``fn``'s own defaults apply.
+
+    Completion is counted like :func:`instrument_workflow`. ``functools.wraps`` keeps the signature and
+    ``__wrapped__`` (DBOS hashes the original source for the application version). The entry is always a
+    coroutine function: calling a decorated *sync* function directly therefore returns an awaitable.
     """
+    signature = inspect.signature(fn)
+
+    def typed_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        bound = signature.bind_partial(*args, **kwargs)
+        validated = model.model_validate(bound.arguments)
+        return {name: getattr(validated, name) for name in validated.model_fields_set}
 
     def count(status: str) -> None:
         WORKFLOWS_FINISHED.labels(type=type_name, status=status).inc()
 
-    if inspect.iscoroutinefunction(fn):
-
-        @functools.wraps(fn)
-        async def instrumented_async(*args: Any, **kwargs: Any) -> Any:
-            try:
-                output = await fn(*args, **kwargs)
-            except Exception:
-                count("ERROR")
-                raise
-            count("SUCCESS")
-            return output
-
-        return instrumented_async
+    async def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        typed = typed_arguments(args, kwargs)
+        if inspect.iscoroutinefunction(fn):
+            return await fn(**typed)
+        # DBOS 3.4 starts only coroutine workflows from async code (start_workflow_async awaits the body), so a
+        # sync function runs on a worker thread inside an async workflow. The thread inherits the workflow's
+        # context, so DBOS's sync calls (set_event, write_stream, recv, steps) work there as usual.
+        return await asyncio.to_thread(fn, **typed)
 
     @functools.wraps(fn)
-    def instrumented(*args: Any, **kwargs: Any) -> Any:
+    async def entry(*args: Any, **kwargs: Any) -> Any:
         try:
-            output = fn(*args, **kwargs)
+            output = await call(args, kwargs)
         except Exception:
             count("ERROR")
             raise
         count("SUCCESS")
         return output
 
-    return instrumented
+    return entry
 
 
 class WorkflowRegistry:
@@ -206,7 +213,7 @@ class WorkflowRegistry:
             model = signature_model(fn, type_name)
             doc = inspect.getdoc(fn) or ""
             text = description if description is not None else (doc.splitlines()[0] if doc else "")
-            instrumented = _instrument_typed(type_name, fn)
+            instrumented = _typed_entry(type_name, fn, model)
             options: dict[str, Any] = {"name": type_name, "serialization_type": WorkflowSerializationFormat.PORTABLE}
             if max_recovery_attempts is not None:
                 options["max_recovery_attempts"] = max_recovery_attempts
