@@ -36,6 +36,13 @@ def dbos_config(settings: Settings) -> DBOSConfig:
     return config
 
 
+#: The library's own workflows (durable sessions, schedule dispatch). Every role imports them before launch: DBOS
+#: hashes the source of every registered workflow into the application version, so an HTTP node (whose routes
+#: import them) and a worker (which serves no routes) would otherwise compute different versions from the same
+#: configuration, and workers would never run what HTTP nodes enqueue.
+LIBRARY_WORKFLOW_MODULES = ("communication.core.session_workflow", "communication.core.scheduled_dispatch")
+
+
 class WorkflowModuleError(Exception):
     """A configured workflow module could not be imported (start-up stops with this one line)."""
 
@@ -49,6 +56,8 @@ def load_workflow_modules(settings: Settings) -> list[ModuleType]:
     Raises:
         WorkflowModuleError: a module is missing or raised while importing (message names it and the cause).
     """
+    for library_module in LIBRARY_WORKFLOW_MODULES:
+        importlib.import_module(library_module)
     modules = []
     for name in settings.workflows:
         try:
