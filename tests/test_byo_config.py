@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from communication.client import Client
-from communication.client.errors import ClientError
+from communication.client.errors import ValidationFailed
 from tests.byo_support import python_path, write_module
 from tests.server_proc import ROOT, ServerProcess
 from tests.test_cli import Wfc
@@ -49,9 +49,9 @@ def test_module_outside_the_project_is_served_over_http_client_and_wfc(server: S
     with Client(server.url) as client:
         tokens = [item.value for item in client.tail_stream("byo-1", "copies")]
         assert tokens == ["0:hi", "1:hi", "2:hi"]
-        with pytest.raises(ClientError) as info:
+        with pytest.raises(ValidationFailed) as info:
             client.start("byo_summarize", {"text": 5})
-        assert info.value.code == "validation_error"
+        assert info.value.details["type"] == "byo_summarize"
         assert client.send("byo-1", {"ok": True}, idempotency_key="approve-1").outcome == "delivered"
         outcome = client.result("byo-1", timeout=60)
     assert outcome.status == "SUCCESS"
