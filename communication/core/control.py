@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from dbos import DBOS, EnqueueOptions, SetWorkflowID, WorkflowHandleAsync, WorkflowSerializationFormat, WorkflowStatus
+from dbos import DBOS, EnqueueOptions, SetWorkflowID, WorkflowHandleAsync, WorkflowStatus
 from dbos import error as dbos_errors
 
 from communication.adapter import store
@@ -158,8 +158,10 @@ class WorkflowControl:
         """Enqueue a workflow this process does not have, by its DBOS name, for the queue owner's workers.
 
         The row is stamped with the queue's owning application (so that application's workers see it) and no
-        application version (its workers on the latest version dequeue it); arguments are portable JSON, which
-        every DBOS application decodes whatever its own default serializer.
+        application version (its workers on the latest version dequeue it). No serialization is forced: DBOS runs
+        a workflow enqueued with portable arguments in portable mode, which would make a workflow that returns or
+        publishes its own classes fail; with DBOS's default format the workflow's own declaration applies
+        (``serialization_type=PORTABLE`` on its ``@DBOS.workflow`` is what makes its values readable everywhere).
         """
         found = await DBOS.retrieve_queue_async(queue_name)
         if found is None:
@@ -172,7 +174,6 @@ class WorkflowControl:
             "queue_name": queue_name,
             "workflow_name": name,
             "workflow_id": wid,
-            "serialization_type": WorkflowSerializationFormat.PORTABLE,
         }
         if found.application_name:
             options["application_name"] = found.application_name
@@ -194,8 +195,13 @@ class WorkflowControl:
         created_before: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
+        application: str | None = None,
     ) -> WorkflowList:
-        """Workflows, newest first, filtered by status, type and creation time."""
+        """Workflows, newest first, filtered by status, type, creation time and owning DBOS application.
+
+        ``application=None`` lists every application's workflows: a gateway serves the workflows of applications
+        other than its own (DBOS would otherwise scope the list to this process's application name).
+        """
         if status is not None and status not in LIST_STATUSES:
             raise ValidationFailed("unknown status filter", field="status", allowed=sorted(LIST_STATUSES))
         rows = await DBOS.list_workflows_async(
@@ -208,6 +214,7 @@ class WorkflowControl:
             sort_desc=True,
             load_input=False,
             load_output=False,
+            application_name=application if application is not None else [],  # [] matches every application
         )
         return WorkflowList(workflows=[to_info(r, detail=False) for r in rows], limit=limit, offset=offset)
 

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from communication.adapter import store
 from communication.core.metrics import DELIVERY_LATENCY, LIVE_SUBSCRIBERS, STREAM_VALUES_DELIVERED
-from communication.protocol.errors import WorkflowNotFound
+from communication.protocol.errors import ValueNotDecodable, WorkflowNotFound
 
 log = logging.getLogger("communication.core.hub")
 
@@ -40,7 +40,7 @@ _READ_BATCH = 500
 class End:
     """Terminal item of a subscription: why it ended and where a reader would continue."""
 
-    reason: str  # "closed" | "workflow_finished" | "overflow" | "shutdown"
+    reason: str  # "closed" | "workflow_finished" | "overflow" | "shutdown" | "value_not_decodable"
     next_offset: int
     workflow_status: str | None
 
@@ -280,7 +280,10 @@ class Hub:
 
     def _catch_up_stream(self, workflow_id: str, key: str) -> Callable[[int], Awaitable[CatchUp]]:
         async def read(position: int) -> CatchUp:
-            page = await asyncio.to_thread(store.read_stream, workflow_id, key, position, _READ_BATCH)
+            try:
+                page = await asyncio.to_thread(store.read_stream, workflow_id, key, position, _READ_BATCH)
+            except ValueNotDecodable:
+                return [], End("value_not_decodable", position, None)
             if page is None:
                 return [], End("workflow_finished", position, None)
             items = [Item(position + i, v) for i, v in enumerate(page.values)]
@@ -290,7 +293,12 @@ class Hub:
 
     def _catch_up_events(self, workflow_id: str) -> Callable[[int], Awaitable[CatchUp]]:
         async def read(position: int) -> CatchUp:
-            status, changes = await asyncio.to_thread(store.read_event_changes, workflow_id, position - 1, _READ_BATCH)
+            try:
+                status, changes = await asyncio.to_thread(
+                    store.read_event_changes, workflow_id, position - 1, _READ_BATCH
+                )
+            except ValueNotDecodable:
+                return [], End("value_not_decodable", position, None)
             if status is None:
                 return [], End("workflow_finished", position, None)
             return [Item(c.version, {"key": c.key, "value": c.value, "version": c.version}) for c in changes], None
@@ -333,6 +341,13 @@ class Hub:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(feed.wake.wait(), max(self._interval, 0.5))
 
+    def _end_undecodable(self, feed: _Feed[Any], exc: ValueNotDecodable) -> None:
+        # Another application wrote a value this process cannot decode (e.g. a pickle of its own class): end the
+        # feed at that value with a reason the live transports pass on, instead of retrying forever.
+        log.warning("live feed %s: %s", feed.key, exc.message)
+        feed.ended = End("value_not_decodable", feed.next_position, feed.status)
+        feed.publish()
+
     async def _run_stream_feed(self, feed: _Feed[tuple[str, str]]) -> None:
         wid, key = feed.key
         while feed.ended is None:
@@ -340,6 +355,9 @@ class Hub:
             self.db_reads += 1
             try:
                 page = await asyncio.to_thread(store.read_stream, wid, key, feed.next_position, _READ_BATCH)
+            except ValueNotDecodable as exc:  # not transient: retrying cannot help (issue 12)
+                self._end_undecodable(feed, exc)
+                continue
             except Exception:  # e.g. Postgres restarting: keep the feed and its subscribers, and retry
                 log.warning("stream feed %s/%s: read failed; retrying", wid, key, exc_info=True)
                 await self._pause_after_error(feed)
@@ -369,6 +387,9 @@ class Hub:
                 status, changes = await asyncio.to_thread(
                     store.read_event_changes, wid, feed.next_position - 1, _READ_BATCH
                 )
+            except ValueNotDecodable as exc:  # not transient: retrying cannot help (issue 12)
+                self._end_undecodable(feed, exc)
+                continue
             except Exception:  # e.g. Postgres restarting: keep the feed and its subscribers, and retry
                 log.warning("event feed %s: read failed; retrying", wid, exc_info=True)
                 await self._pause_after_error(feed)

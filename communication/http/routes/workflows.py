@@ -63,8 +63,12 @@ async def list_workflows(
     created_before: Annotated[datetime | None, Query(description="ISO 8601 time.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    application: Annotated[
+        str | None,
+        Query(max_length=256, description="Owning DBOS application name. Default: every application's workflows."),
+    ] = None,
 ) -> WorkflowList:
-    """Filter by status, type and creation time; page with limit/offset."""
+    """Filter by status, type, creation time and owning application; page with limit/offset."""
     return await core.workflows.list(
         status=status,
         type_name=type,
@@ -72,6 +76,7 @@ async def list_workflows(
         created_before=created_before,
         limit=limit,
         offset=offset,
+        application=application,
     )
 
 
