@@ -102,6 +102,19 @@ def test_mounted_api_runs_a_typed_workflow_end_to_end(mounted: tuple[TestClient,
     assert done["status"] == "SUCCESS" and done["output"] == "t:ok"
 
 
+def test_mounted_websocket_streams_and_sends(mounted: tuple[TestClient, FastAPI, list[str]]) -> None:
+    client, _, _ = mounted
+    client.post("/comm/v1/workflows", json={"type": "test_mount_echo", "input": {"prefix": "w"}, "workflow_id": "m-ws"})
+    with client.websocket_connect("/comm/v1/workflows/m-ws/ws") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        ws.send_json({"op": "subscribe_stream", "sub": "t", "key": "tokens", "offset": 0})
+        frames = [ws.receive_json() for _ in range(4)]
+        assert [f.get("value") for f in frames[:3]] == ["w0", "w1", "w2"] and frames[3]["type"] == "end"
+        ws.send_json({"op": "send", "req": "r", "topic": "notification", "message": "via ws"})
+        assert ws.receive_json()["outcome"] == "delivered"
+    assert client.get("/comm/v1/workflows/m-ws/result", params={"timeout": 30}).json()["output"] == "w:via ws"
+
+
 def test_host_routes_handlers_and_404s_are_left_alone(mounted: tuple[TestClient, FastAPI, list[str]]) -> None:
     client, app, _ = mounted
     assert client.get("/hello", params={"n": 2}).json() == {"hello": 2}

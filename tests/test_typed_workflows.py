@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -132,3 +134,27 @@ def test_signatures_that_cannot_come_from_json_are_refused() -> None:
 
     with pytest.raises(ValueError, match="registered twice"):
         registry.workflow_type(name="test_twice_only_here")(once)
+
+
+def test_openapi_documents_start_by_name_and_its_errors(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    start = spec["paths"]["/v1/workflows"]["post"]
+    assert {"200", "201", "404", "409", "422"} <= set(start["responses"])
+    body = spec["components"]["schemas"]["StartWorkflowRequest"]["properties"]
+    assert {"type", "input", "args", "queue", "workflow_id"} <= set(body)
+    listing = {p["name"] for p in spec["paths"]["/v1/workflows"]["get"]["parameters"]}
+    assert "application" in listing
+
+
+def test_the_public_face_is_lazy_so_the_client_never_imports_fastapi_or_dbos() -> None:
+    code = (
+        "import sys\n"
+        "from communication.client import Client\n"
+        "import communication\n"
+        "assert communication.Client is Client\n"
+        "assert 'fastapi' not in sys.modules and 'dbos' not in sys.modules, sorted(sys.modules)\n"
+        "from communication import workflow_type, mount\n"
+        "assert callable(workflow_type) and callable(mount) and 'dbos' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
