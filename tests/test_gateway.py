@@ -154,11 +154,11 @@ def test_gateway_starts_tails_messages_and_finishes_another_apps_workflow(
         assert info.executor_id == "other-1" and info.input == {"prompt": "hello durable world"}
         assert client.steps("g-1").steps[0].name.endswith("think")
 
-    # Positional arguments, by name.
-    positional = _start(server.url, {"type": "agent_run", "queue": "agents", "args": ["a b c", 1]})
-    assert positional.status_code == 201, positional.text
-    wid = positional.json()["workflow_id"]
+    # Positional arguments, by name, through the Python client.
     with Client(server.url) as client:
+        positional = client.start("agent_run", queue="agents", args=["a b c", 1])
+        assert positional.created and positional.queue_name == "agents"
+        wid = positional.workflow_id
         assert [i.value for i in client.tail_stream(wid, "tokens")] == ["a ", "done"]
         client.send(wid, "fine", topic="feedback")
         assert client.result(wid, timeout=60).output == {"text": "a done", "feedback": "fine"}

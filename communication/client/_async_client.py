@@ -119,10 +119,16 @@ class AsyncClient(ClientBase):
     # --- workflows ---
 
     async def start(
-        self, type_name: str, input: dict[str, Any] | None = None, *, workflow_id: str | None = None
+        self,
+        type_name: str,
+        input: dict[str, Any] | None = None,
+        *,
+        workflow_id: str | None = None,
+        queue: str | None = None,
+        args: list[Any] | None = None,
     ) -> StartedWorkflow:
         """See :meth:`communication.client.Client.start`."""
-        return await self._call(self._start(type_name, input, workflow_id))
+        return await self._call(self._start(type_name, input, workflow_id, queue, args))
 
     async def status(self, workflow_id: str) -> WorkflowInfo:
         """See :meth:`communication.client.Client.status`."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import httpx
-
 from communication.client import Client
 
 
@@ -21,16 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workflow-id", default=None)
     args = parser.parse_args(argv)
 
-    # A workflow type this server does not have: enqueued by name on the application's queue.
-    body = {"type": "agent_run", "queue": "agents", "input": {"prompt": args.prompt}}
-    if args.workflow_id:
-        body["workflow_id"] = args.workflow_id
-    started = httpx.post(f"{args.url}/v1/workflows", json=body, timeout=30)
-    started.raise_for_status()
-    workflow_id = started.json()["workflow_id"]
-    print(f"workflow {workflow_id}", flush=True)
-
     with Client(args.url) as client:
+        # A workflow type this server does not have: enqueued by name on the application's queue.
+        started = client.start("agent_run", {"prompt": args.prompt}, queue="agents", workflow_id=args.workflow_id)
+        workflow_id = started.workflow_id
+        print(f"workflow {workflow_id}", flush=True)
         for item in client.tail_stream(workflow_id, "tokens"):  # live; resumes by offset if the connection drops
             print(item.value, end="", flush=True)
         print()
