@@ -185,7 +185,16 @@ def test_values_another_app_pickled_answer_value_not_decodable(gateway: tuple[Se
     started = _start(server.url, {"type": "legacy_receipt", "queue": "agents", "args": [42], "workflow_id": "g-3"})
     assert started.status_code == 201, started.text
     done = httpx.get(f"{server.url}/v1/workflows/g-3/result", params={"timeout": 60}, timeout=90)
-    assert done.status_code == 200 and done.json()["status"] == "SUCCESS"
+    # Finished (the long-poll returned), but its output is a pickled Receipt: a clear 422, not DBOS's stand-in text.
+    assert done.status_code == 422, done.text
+    assert done.json()["error"]["code"] == "value_not_decodable"
+    assert done.json()["error"]["details"] == {
+        "workflow_id": "g-3",
+        "key": "output",
+        "kind": "output",
+        "reason": done.json()["error"]["details"]["reason"],
+    }
+    assert httpx.get(f"{server.url}/v1/workflows/g-3", timeout=10).json()["status"] == "SUCCESS"
     for path in ("events/receipt", "events", "streams/receipts"):
         r = httpx.get(f"{server.url}/v1/workflows/g-3/{path}", params={"timeout": 5}, timeout=30)
         assert r.status_code == 422, (path, r.text)

@@ -15,7 +15,13 @@ from communication.adapter import store
 from communication.core.metrics import WORKFLOWS_FINISHED, WORKFLOWS_STARTED
 from communication.core.registry import WorkflowRegistry, WorkflowType
 from communication.core.settings import Settings
-from communication.protocol.errors import QueueNotFound, ValidationFailed, WorkflowIdConflict, WorkflowNotFound
+from communication.protocol.errors import (
+    QueueNotFound,
+    ValidationFailed,
+    ValueNotDecodable,
+    WorkflowIdConflict,
+    WorkflowNotFound,
+)
 from communication.protocol.models import (
     ForkResult,
     StepInfo,
@@ -235,6 +241,8 @@ class WorkflowControl:
             st = await DBOS.get_workflow_status_async(workflow_id)
             assert st is not None
         done = store.is_terminal(st.status)
+        if st.status == "SUCCESS" and isinstance(st.output, str):
+            await self._check_output_decodes(workflow_id)
         return WorkflowResult(
             workflow_id=workflow_id,
             status=st.status,
@@ -242,6 +250,27 @@ class WorkflowControl:
             output=st.output if done else None,
             error=_error_text(st.error) if done else None,
         )
+
+    async def _check_output_decodes(self, workflow_id: str) -> None:
+        """Raise :class:`ValueNotDecodable` if the workflow's output cannot be decoded here.
+
+        Why: DBOS's status read swaps an output it cannot decode (another application's pickled class) for its
+        serialized text, which a client would take for the value. Reading the result through a handle decodes it
+        strictly; only string outputs can be such a stand-in, so only they pay for this second read.
+        """
+        handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(workflow_id, existing_workflow=False)
+        try:
+            await handle.get_result()
+        except Exception as exc:
+            raise ValueNotDecodable(
+                f"the output of workflow {workflow_id!r} cannot be decoded by this server ({type(exc).__name__}: "
+                f"{exc}); make the writing application use portable JSON serialization "
+                "(serialization_type=WorkflowSerializationFormat.PORTABLE on its workflows)",
+                workflow_id=workflow_id,
+                key="output",
+                kind="output",
+                reason=type(exc).__name__,
+            ) from exc
 
     async def cancel(self, workflow_id: str) -> WorkflowInfo:
         """Cancel the workflow (no-op if already finished)."""
