@@ -141,3 +141,6 @@ def test_mismatched_modules_are_reported_at_start_and_in_readyz(database_url: st
             assert server_mismatch["this_version"] != mismatch["this_version"]
             assert ready["warnings"]
         assert client.status("byo-m").status == "ENQUEUED"  # it was never run by the mismatched worker
+        # An HTTP node starting after the worker says so at start-up: the worker's version is the latest.
+        server.restart()
+        assert "APPLICATION VERSION MISMATCH" in server.log_tail(20_000)
