@@ -37,6 +37,12 @@ def add(a: int, b: int = 1) -> int:
     return a + b
 
 
+@workflow_type(name="test_typed_queued", queue="test-typed-q", tags=("test",))
+async def queued(n: int) -> int:
+    """Test only: always enqueued on its own queue."""
+    return n * 2
+
+
 def _start(client: TestClient, body: dict[str, Any]) -> Any:
     return client.post("/v1/workflows", json=body)
 
@@ -99,6 +105,20 @@ def test_workflow_types_show_the_signature_schema(client: TestClient) -> None:
     assert types["test_typed_sync"]["description"] == "Test only: a sync typed workflow. Adds two numbers."
     # The one-dict form keeps its model's schema.
     assert types["events"]["call_style"] == "dict"
+
+
+def test_typed_type_with_a_queue_is_enqueued_there_and_a_start_may_name_a_queue(client: TestClient) -> None:
+    assert _start(client, {"type": "test_typed_queued", "input": {"n": 1}}).status_code == 404  # queue unregistered
+    DBOS.register_queue("test-typed-q", polling_interval_sec=0.05)
+    DBOS.register_queue("test-other-q", polling_interval_sec=0.05)
+    r = _start(client, {"type": "test_typed_queued", "input": {"n": 21}})
+    assert r.status_code == 201 and r.json()["queue_name"] == "test-typed-q"
+    assert result(client, r.json()["workflow_id"])["output"] == 42
+    r = _start(client, {"type": "test_typed_sync", "input": {"a": 1}, "queue": "test-other-q"})
+    assert r.status_code == 201 and r.json()["queue_name"] == "test-other-q"
+    assert result(client, r.json()["workflow_id"])["output"] == 2
+    listed = {t["type"]: t for t in client.get("/v1/workflow-types").json()}["test_typed_queued"]
+    assert listed["queue"] == "test-typed-q" and listed["tags"] == ["test"]
 
 
 def test_args_are_refused_for_registered_types(client: TestClient) -> None:
