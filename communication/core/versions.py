@@ -7,8 +7,8 @@ enqueued by one sits ENQUEUED forever on the other. DBOS logs nothing about it; 
 
 Signals, all from DBOS's public API:
 
-* ``DBOS.application_version`` vs ``DBOS.get_latest_application_version()``: a process that started after this
-  one registered another version (rolling upgrade in progress, or a misconfigured fleet);
+* ``DBOS.application_version`` vs ``DBOS.list_application_versions()``: a process that started with or after
+  this one registered another version (rolling upgrade in progress, or a misconfigured fleet);
 * ``DBOS.list_queued_workflows(queue_name=<work queue>, status="ENQUEUED")``: work of another version waiting on
   the queue this process executes (it will never run here), or work of any version waiting longer than
   ``version_check_seconds`` (no live worker runs its version).
@@ -63,13 +63,21 @@ async def check_versions(settings: Settings, *, role: Role) -> VersionReport:
     """Compare this process's application version with the latest registered one and with the work waiting on
     the work queue (see the module docstring)."""
     mine = DBOS.application_version
-    latest_info = await DBOS.get_latest_application_version_async()
-    latest = latest_info["version_name"] if latest_info else None
+    versions = await DBOS.list_application_versions_async()  # this application's, newest first
+    latest = versions[0]["version_name"] if versions else None
+    mine_at = next((v["version_timestamp"] for v in versions if v["version_name"] == mine), None)
+    # Versions registered when this one was or later. DBOS stamps them in whole seconds, so "the latest" alone
+    # cannot tell two processes started in the same second apart; earlier versions are past deployments.
+    others = sorted(
+        v["version_name"]
+        for v in versions
+        if v["version_name"] != mine and mine_at is not None and v["version_timestamp"] >= mine_at
+    )
     problems: list[str] = []
-    if latest is not None and latest != mine:
+    if others:
         problems.append(
-            f"this {role} process runs application version {mine!r} but a process that started later registered "
-            f"{latest!r}: workflows enqueued by one are never run by the other. Load the same COMM_WORKFLOWS "
+            f"this {role} process runs application version {mine!r} but processes started since registered "
+            f"{others}: workflows enqueued by one are never run by the other. Load the same COMM_WORKFLOWS "
             "modules everywhere (or pin COMM_APP_VERSION)"
         )
     queue = settings.work_queue
