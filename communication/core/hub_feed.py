@@ -20,7 +20,7 @@ from communication.protocol.validation import MAX_POSITION
 class End:
     """Terminal item of a subscription: why it ended and where a reader would continue."""
 
-    reason: str  # "closed" | "workflow_finished" | "overflow" | "shutdown" | "error"
+    reason: str  # "closed" | "workflow_finished" | "overflow" | "shutdown" | "error" | "value_not_decodable"
     next_offset: int
     workflow_status: str | None
 
