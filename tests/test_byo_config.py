@@ -89,7 +89,7 @@ def test_a_module_that_fails_to_import_stops_start_up_with_one_line_and_exit_2(
     lines = [line for line in done.stderr.splitlines() if "COMM_WORKFLOWS" in line]
     assert len(lines) == 2, done.stderr
     assert "cannot import workflow module 'broken_flows': RuntimeError: bad config in module" in lines[0]
-    assert "cannot import 'no_such_module_here': ModuleNotFoundError" in lines[1]
+    assert "cannot import workflow module 'no_such_module_here': ModuleNotFoundError" in lines[1]
     assert "Traceback" not in done.stderr
 
 
