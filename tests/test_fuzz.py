@@ -34,6 +34,9 @@ from conftest import postgres_admin_url
 from server import create_app
 from tests.live_server import LiveServer, live_server
 
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
+
 API_KEY = "fuzz-api-key"
 #: Examples per operation; event-stream operations get fewer, each bounded by STREAM_TIMEOUT seconds.
 MAX_EXAMPLES = 8

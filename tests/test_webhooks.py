@@ -19,6 +19,9 @@ from communication.protocol.errors import WebhookSignatureInvalid, WebhookTimest
 from tests.support import app_client, result, start, wait_event
 from workflows.payment_workflow import payment_status
 
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
+
 STANDARD_KEY = b"standard-webhook-key-32-bytes!!!"
 STANDARD_SECRET = "whsec_" + base64.b64encode(STANDARD_KEY).decode()
 OLD_STANDARD_SECRET = "whsec_" + base64.b64encode(b"the-previous-standard-secret-key").decode()

@@ -199,8 +199,9 @@ class AccessControl:
         token = self._tokens.sign({"kind": "read", "wf": workflow_id, "exp": round(expires, 3)})
         return ReadToken(token=token, workflow_id=workflow_id, expires_at=datetime.fromtimestamp(expires, tz=UTC))
 
-    def check_read_token(self, token: str, workflow_id: str) -> None:
-        """Accept a read token issued for ``workflow_id`` that has not expired.
+    def check_read_token(self, token: str, workflow_id: str) -> float:
+        """Accept a read token issued for ``workflow_id`` that has not expired; its expiry (epoch seconds), so a
+        long-lived connection it opened can end then.
 
         Raises:
             TokenInvalid: forged, malformed, or issued for another workflow.
@@ -214,3 +215,5 @@ class AccessControl:
             raise TokenInvalid("this read token is for another workflow")
         if float(claims["exp"]) <= self._clock():
             raise TokenExpired("read token expired; mint a new one", expired_at=claims["exp"])
+        expires: float = float(claims["exp"])
+        return expires

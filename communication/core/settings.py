@@ -83,8 +83,53 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Values each fan-out feed keeps; a live subscriber further behind is dropped.",
     )
+    # Why 5 ms: on SQLite one query per interval finds the writes for *every* tailed stream and watched workflow
+    # (its cost does not grow with subscribers), and the interval is most of a value's delivery latency.
+    hub_poll_seconds: float = Field(
+        0.005, ge=0.001, le=5.0, description="SQLite: how often the hub's one change query looks for new writes."
+    )
     hub_recheck_seconds: float = Field(
         1.0, gt=0, le=60, description="Postgres: safety re-read of each live feed in case a NOTIFY was missed."
+    )
+    hub_buffer_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Bytes (JSON length of the values) each fan-out feed keeps; a live subscriber further behind is "
+        "dropped with 'overflow'.",
+    )
+    hub_linger_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long a fan-out feed without subscribers (and its buffer) is kept "
+        "for reconnecting clients before it is dropped.",
+    )
+    max_subscriptions_per_workflow: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="Open live subscriptions (SSE, WebSocket, blocking GETs) per workflow; "
+        "beyond: 429 too_many_subscriptions.",
+    )
+    max_subscriptions_per_process: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="Open live subscriptions per server process; beyond: 503 subscription_capacity.",
+    )
+    max_subscriptions_per_connection: int = Field(
+        32,
+        ge=1,
+        le=10_000,
+        description="Subscriptions one WebSocket may hold; beyond: an error frame too_many_subscriptions.",
+    )
+    thread_pool_size: int = Field(
+        64,
+        ge=4,
+        le=4096,
+        description="Threads of DBOS's executor, which also serves asyncio.to_thread (database reads) and sync "
+        "workflows and steps: bounds the process's thread count. Each running sync workflow holds one.",
     )
     session_idle_timeout_seconds: float = Field(
         300.0, gt=0, le=7 * 24 * 3600, description="A session without posts for this long closes with 'timeout'."

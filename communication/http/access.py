@@ -86,7 +86,10 @@ async def require_read_access(
         return
     if request.method not in ("GET", "HEAD"):
         raise TokenInvalid("read tokens only allow GET requests")
-    access.check_read_token(access_token, str(request.path_params.get("workflow_id", "")))
+    # Remembered so a live response (SSE) opened with this token ends when it expires.
+    request.state.read_token_expires_at = access.check_read_token(
+        access_token, str(request.path_params.get("workflow_id", ""))
+    )
     # Read tokens end up in browsers and URLs: they must never read a secret (a callback link would let anyone
     # holding the token approve). One key asked by name is refused; lists and watches drop secrets (below).
     request.state.read_token_only = True

@@ -15,7 +15,6 @@ import math
 import re
 import signal
 import threading
-import time
 from collections.abc import Generator
 from types import FrameType
 
@@ -23,21 +22,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from communication.core.settings import Settings
+from communication.http.shutdown import begin_shutdown
 
 log = logging.getLogger("communication.node.serving")
-
-
-def begin_shutdown(app: FastAPI, grace_seconds: float) -> None:
-    """Mark ``app`` as shutting down: not ready, and the grace deadline set (idempotent: the first call wins)."""
-    app.state.ready = False
-    if getattr(app.state, "shutdown_deadline", None) is None:
-        app.state.shutdown_deadline = time.monotonic() + grace_seconds
-
-
-def remaining_grace(app: FastAPI) -> float:
-    """Seconds left of the shutdown grace; 0 when no signal started the shutdown (tests, embedding)."""
-    deadline: float | None = getattr(app.state, "shutdown_deadline", None)
-    return 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 class GracefulServer(uvicorn.Server):

@@ -27,12 +27,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
+from communication.core import runtime
 from communication.core.config_check import ConfigError, check_settings, load_settings, mask_url
 from communication.core.health import database_reachable
 from communication.core.metrics import render
 from communication.core.recovery import recover_executors
 from communication.core.settings import Settings
-from communication.node import runtime
 from communication.node.logs import configure_logging
 
 log = logging.getLogger("communication.node.worker")

@@ -28,7 +28,9 @@ Hierarchy::
     │   ├── OriginNotAllowed         403 origin_not_allowed      (cross-site browser request; WebSockets 4403)
     │   └── SecretEvent              403 secret_event            (a read token asked for a secret event)
     ├── TooManyWorkflows             429 too_many_workflows      (seed WebSocket)
+    ├── TooManySubscriptions         429 too_many_subscriptions  (live caps: per workflow, per connection)
     ├── ServiceUnavailable           503 not_ready
+    │   └── SubscriptionCapacity     503 subscription_capacity   (live caps: per process)
     ├── Unauthorized                 401 unauthorized            (security, issue 5)
     │   ├── TokenInvalid             401 token_invalid
     │   ├── TokenExpired             401 token_expired
@@ -329,3 +331,23 @@ class SecretEvent(Forbidden):
 
     code = "secret_event"
     status = 403
+
+
+# --- live delivery limits (issue 14) ---
+
+
+class TooManySubscriptions(CommError):
+    """A live-subscription cap was reached: per workflow or per WebSocket connection (``details.scope``).
+
+    Retry later, or close subscriptions you no longer read.
+    """
+
+    code = "too_many_subscriptions"
+    status = 429
+
+
+class SubscriptionCapacity(ServiceUnavailable):
+    """This server process holds as many live subscriptions as it is configured for; try again (or another node)."""
+
+    code = "subscription_capacity"
+    status = 503

@@ -28,6 +28,10 @@ KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}$"
 #: Idempotency keys (and session event ids): 1-200 printable ASCII characters without spaces.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
 
+#: Largest stream offset / event version storage can hold (BIGINT): every position from a client is checked
+#: against it (``0 <= position <= MAX_POSITION``) before it reaches a query.
+MAX_POSITION = 2**63 - 1
+
 _KEY_RE = re.compile(KEY_PATTERN)
 _WORKFLOW_ID_RE = re.compile(WORKFLOW_ID_PATTERN)
 _IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
