@@ -12,6 +12,7 @@ from dbos import DBOS, DBOSConfig
 from communication.adapter import lifecycle
 from communication.core import queues
 from communication.core.config_check import mask_url
+from communication.core.launch_logs import condensed_migrations
 from communication.core.private_files import create_private_sqlite
 from communication.core.settings import Settings
 
@@ -86,7 +87,8 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
     listen = queues.listen_queues(settings, worker=worker)
     if listen is not None:
         DBOS.listen_queues(listen)
-    DBOS.launch()
+    with condensed_migrations(settings):
+        DBOS.launch()
     queues.register_work_queue(settings, worker=worker)
     log.info(
         "DBOS launched on %s as executor %r",

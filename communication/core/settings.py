@@ -22,9 +22,14 @@ class Settings(BaseSettings):
     """Server configuration. Every field can be set from the environment with the ``COMM_`` prefix.
 
     The database URL is also read from ``DBOS_SYSTEM_DATABASE_URL``, the name DBOS itself documents.
+    Order: arguments (``python server.py --port``) > environment > ``.env`` file > defaults.
     """
 
-    model_config = SettingsConfigDict(env_prefix="COMM_", extra="ignore", populate_by_name=True)
+    # Sources, highest first: init arguments (command-line flags), the environment, ``.env`` in the working
+    # directory (``--env-file`` names another), then the defaults below.
+    model_config = SettingsConfigDict(
+        env_prefix="COMM_", extra="ignore", populate_by_name=True, env_file=".env", env_file_encoding="utf-8"
+    )
 
     app_name: str = Field("dbos-comm", description="DBOS application name.")
     host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
@@ -63,7 +68,17 @@ class Settings(BaseSettings):
         le=60.0,
         description="Pause between steps of workflows started through the seed endpoints, so progress is observable.",
     )
-    executor_id: str | None = Field(None, description="DBOS executor id of this process.")
+    executor_id: str | None = Field(
+        None,
+        description="DBOS executor id of this process (default 'local'). One live process per id and database: a "
+        "second one refuses to start.",
+    )
+    monty_min_sleep_seconds: float = Field(
+        5.0, ge=0.01, le=86_400.0, description="Seed Monty demo: shortest sleep when the request names none."
+    )
+    monty_max_sleep_seconds: float = Field(
+        30.0, ge=0.01, le=86_400.0, description="Seed Monty demo: longest sleep when the request names none."
+    )
     workflows: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["workflows"],
         description="Python modules imported at start-up, comma-separated; each registers workflow types "

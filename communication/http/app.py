@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from communication.core import runtime
 from communication.core.config_check import check_settings
@@ -66,7 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
                 # No grace: stop at once. Blocking the loop keeps its workflows from running on while DBOS goes away.
                 runtime.shutdown()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI / ReDoc from the installed fastapi-offline package, not from a CDN.
+    app = FastAPIOffline(
         title="DBOS workflow communication server",
         version="0.2.0",
         description=DESCRIPTION,

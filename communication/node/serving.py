@@ -14,6 +14,7 @@ import logging
 import math
 import re
 import signal
+import socket
 import threading
 from collections.abc import Generator
 from types import FrameType
@@ -21,6 +22,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from communication.core.config_check import mask_url
 from communication.core.settings import Settings
 from communication.http.shutdown import begin_shutdown
 
@@ -41,6 +43,25 @@ class GracefulServer(uvicorn.Server):
             log.info("%s received: shutting down (grace %.0f s)", signal.Signals(sig).name, self._grace)
             begin_shutdown(self._app, self._grace)
         super().handle_exit(sig, frame)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Run the lifespan (DBOS launch), bind, then log the one "serving on" line: it is only printed once the
+        database has been reached and the port is bound."""
+        await super().startup(sockets)
+        if not self.started:
+            return
+        host, port = self.config.host, self.config.port
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets or ():
+                host, port = sock.getsockname()[:2]
+                break
+        settings: Settings = self._app.state.settings
+        log.info(
+            "serving on http://%s:%d (dashboard at /ui/, API docs at /docs), database %s",
+            host,
+            port,
+            mask_url(settings.resolved_database_url()),
+        )
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -93,8 +114,12 @@ def install_log_redaction() -> None:
             logger.addFilter(RedactTokens())
 
 
-def serve(app: FastAPI, settings: Settings) -> None:
-    """Serve ``app`` on ``settings.host:port`` until SIGINT/SIGTERM, then shut down gracefully."""
+def serve(app: FastAPI, settings: Settings) -> bool:
+    """Serve ``app`` on ``settings.host:port`` until SIGINT/SIGTERM, then shut down gracefully.
+
+    Returns:
+        False when start-up failed (the lifespan raised, or the port could not be bound; uvicorn logged why).
+    """
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -104,4 +129,9 @@ def serve(app: FastAPI, settings: Settings) -> None:
         timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_seconds)),
     )
     install_log_redaction()  # after uvicorn.Config, which (re)configures its loggers
-    GracefulServer(config, app, settings.shutdown_grace_seconds).run()
+    server = GracefulServer(config, app, settings.shutdown_grace_seconds)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's start-up failure exit; the caller chooses the status
+        return False
+    return True

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import httpx
 
 from communication.client._sync.live import LiveIterator
-from communication.client.base import DEFAULT_TOPIC, MAX_SERVER_WAIT, Call, ClientBase
+from communication.client.base import DEFAULT_TOPIC, MAX_SERVER_WAIT, Call, ClientBase, schedule_spec
 from communication.client.errors import (
     EventTimeout,
     ReplyTimeout,
@@ -59,6 +59,15 @@ from communication.protocol.models import (
     WorkflowResult,
 )
 from communication.protocol.replies import REQUEST_TOPIC, make_request, new_request_id, reply_key
+from communication.protocol.schedule_models import (
+    ScheduleDetail,
+    ScheduleInfo,
+    ScheduleList,
+    ScheduleRunList,
+    ScheduleRunResult,
+    ScheduleRuns,
+    ScheduleUpdate,
+)
 
 T = TypeVar("T")
 
@@ -332,3 +341,95 @@ class Client(ClientBase):
         :meth:`tail_stream`."""
         url, cursor = self._session_tail(session_id, offset)
         return self._live(url, cursor)
+
+    # --- schedules ---
+
+    def create_schedule(
+        self,
+        name: str,
+        type_name: str,
+        *,
+        input: dict[str, Any] | None = None,
+        cron: str | None = None,
+        interval_minutes: int | None = None,
+        timezone: str | None = None,
+        queue: str | None = None,
+        paused: bool = False,
+        automatic_backfill: bool = False,
+    ) -> ScheduleInfo:
+        """Create a schedule running ``type_name`` with ``input`` on ``cron`` or every ``interval_minutes``.
+
+        Raises: ScheduleExists (409), ValidationFailed (422: bad cron/interval, unknown type).
+        """
+        spec = schedule_spec(
+            name,
+            type_name,
+            input=input,
+            cron=cron,
+            interval_minutes=interval_minutes,
+            timezone=timezone,
+            queue=queue,
+            paused=paused,
+            automatic_backfill=automatic_backfill,
+        )
+        return self._call(self._schedule_create(spec))
+
+    def list_schedules(self, *, status: str | None = None, type_name: str | None = None) -> ScheduleList:
+        """Every schedule, optionally only ``ACTIVE``/``PAUSED`` ones or those of one workflow type."""
+        return self._call(self._schedule_list(status, type_name))
+
+    def describe_schedule(self, name: str, *, runs: int = 10, upcoming: int = 5) -> ScheduleDetail:
+        """A schedule with its next fire times and recent runs. Raises ScheduleNotFound."""
+        return self._call(self._schedule_describe(name, runs, upcoming))
+
+    def pause_schedule(self, name: str, note: str | None = None) -> ScheduleInfo:
+        """Stop a schedule firing, with an optional note (shown until it is resumed)."""
+        return self._call(self._schedule_pause(name, note))
+
+    def resume_schedule(self, name: str) -> ScheduleInfo:
+        """Let a paused schedule fire again (missed fires are not run: backfill them)."""
+        return self._call(self._schedule_resume(name))
+
+    def trigger_schedule(self, name: str) -> ScheduleRuns:
+        """Run a schedule once now (also while paused)."""
+        return self._call(self._schedule_trigger(name))
+
+    def update_schedule(
+        self,
+        name: str,
+        *,
+        cron: str | None = None,
+        interval_minutes: int | None = None,
+        input: dict[str, Any] | None = None,
+        timezone: str | None = None,
+        queue: str | None = None,
+    ) -> ScheduleInfo:
+        """Change the given fields of a schedule; omitted ones keep their value."""
+        given = {
+            k: v
+            for k, v in (
+                ("cron", cron),
+                ("interval_minutes", interval_minutes),
+                ("input", input),
+                ("timezone", timezone),
+                ("queue", queue),
+            )
+            if v is not None
+        }
+        return self._call(self._schedule_update(name, ScheduleUpdate(**given)))
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete a schedule (runs already enqueued are not affected). Raises ScheduleNotFound."""
+        self._call(self._schedule_delete(name))
+
+    def backfill_schedule(self, name: str, start: datetime, end: datetime) -> ScheduleRuns:
+        """Enqueue every fire of the schedule in (start, end); fires that already ran are not run again."""
+        return self._call(self._schedule_backfill(name, start, end))
+
+    def schedule_runs(self, name: str, *, limit: int = 20) -> ScheduleRunList:
+        """A schedule's runs, newest first."""
+        return self._call(self._schedule_runs(name, limit))
+
+    def schedule_run(self, name: str, dispatch_id: str, *, timeout: float = 30.0) -> ScheduleRunResult:
+        """One run's outcome, waiting up to ``timeout`` (at most one server wait) for it to finish."""
+        return self._call(self._schedule_run(name, dispatch_id, min(timeout, MAX_SERVER_WAIT)))
