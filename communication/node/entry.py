@@ -113,6 +113,7 @@ def prepare(settings: Settings, *, worker: bool) -> int | None:
 def app_factory() -> FastAPI:
     """Build the app from the environment (``--reload``'s child process imports this); holds the executor lock."""
     from communication.http.app import create_app
+    from communication.node.serving import install_log_redaction
 
     env_file = os.environ.get(_ENV_FILE_VAR)
     try:
@@ -121,6 +122,7 @@ def app_factory() -> FastAPI:
         print(exc, file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
     configure_logging(settings)
+    install_log_redaction()  # this child's uvicorn has configured its loggers before importing the app
     status = prepare(settings, worker=False)
     if status is not None:
         raise SystemExit(status)
