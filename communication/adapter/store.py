@@ -171,6 +171,8 @@ def list_streams(workflow_id: str) -> tuple[str | None, list[StreamInfo]]:
         ).fetchall()
     infos = []
     for key, last_offset, value, serialization in rows:
+        if str(key).startswith("~"):
+            continue  # session event-id markers (adapter/session_store.py), not a stream
         closed = is_serialized_stream_closed_sentinel(value, serialization)
         infos.append(StreamInfo(str(key), int(last_offset) + (0 if closed else 1), closed))
     return str(status[0]), infos

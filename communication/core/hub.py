@@ -50,12 +50,16 @@ class Item:
     """One delivered value at its durable position (stream offset, or event version).
 
     ``read_at`` (monotonic clock) is when the hub read the committed value from the database: the start of the
-    delivery-latency histogram, since the write's own commit time is not known to this process.
+    delivery-latency histogram, since the write's own commit time is not known to this process. ``frames``
+    caches the item's encoded wire frames (see ``communication.http.frames``).
     """
 
     position: int
     value: Any
     read_at: float = field(default_factory=time.monotonic, compare=False)
+    # Encoded frames by kind, filled lazily by communication.http.frames: every subscriber of a feed gets the
+    # same Item object, so each value is encoded once per feed, not once per subscriber.
+    frames: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 CatchUp = tuple[list[Item], End | None]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sse_starlette import EventSourceResponse
 
 from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
 from communication.http.live import SSE_RESPONSE, LastEventId, event_watch, resume_position, wants_sse
 from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
 from communication.protocol.models import EventOut, EventsOut
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
 )
 async def all_events(
     request: Request, workflow_id: WorkflowId, core: CoreDep, settings: SettingsDep, last_event_id: LastEventId = None
-) -> EventsOut | EventSourceResponse:
+) -> EventsOut | FrameStream:
     """Latest value and version of every key. With ``Accept: text/event-stream``: the live watch."""
     if wants_sse(request):
         return await event_watch(request, settings, workflow_id, resume_position(last_event_id, 1) - 1, None)

@@ -14,7 +14,6 @@ Progress frames are pushed when the workflow's ``state`` event changes, through 
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,14 +22,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from communication.adapter import store
 from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
 from communication.http.deps import CoreDep, WorkflowId
+from communication.http.frames import encode_json, sse_frame
 from communication.http.live import SSE_RESPONSE, LastEventId, resume_position, sse
 from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
 from communication.protocol.errors import ValidationFailed, WorkflowIdConflict
 from communication.protocol.monty import (
     MAX_SLEEP,
@@ -128,7 +129,7 @@ def _now_iso() -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return encode_json(value)
 
 
 def progress_frame(workflow_id: str, state: dict[str, Any], version: int) -> dict[str, Any]:
@@ -172,9 +173,9 @@ async def final_frame(core: Core, workflow_id: str) -> dict[str, Any]:
 
 async def _frames(
     core: Core, hub: Hub, workflow_id: str, items: AsyncIterator[Item | End], started: dict[str, Any] | None
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     if started is not None:
-        yield ServerSentEvent(_json(started))
+        yield sse_frame(_json(started))
     while True:
         end: End | None = None
         async for out in items:  # the watch ends with exactly one End
@@ -182,14 +183,14 @@ async def _frames(
                 end = out
             elif out.value.get("key") == STATE_EVENT:
                 frame = progress_frame(workflow_id, out.value["value"], out.position)
-                yield ServerSentEvent(_json(frame), id=str(out.position))
+                yield sse_frame(_json(frame), id=str(out.position))
         if end is not None and end.reason == "overflow":
             # We fell behind the hub's buffer: re-open after the last version sent; nothing is skipped.
             items = await hub.watch_events(workflow_id, end.next_offset - 1)
             continue
         if end is None or end.reason == "shutdown":
             return  # no terminal frame: the client reconnects (Last-Event-ID) to this or another node
-        yield ServerSentEvent(_json(await final_frame(core, workflow_id)))
+        yield sse_frame(_json(await final_frame(core, workflow_id)))
         return
 
 
@@ -205,7 +206,7 @@ async def _check_type(core: Core, workflow_id: str) -> None:
 
 async def open_stream(
     request: Request, core: Core, options: MontyStreamRequest, last_event_id: str | None
-) -> EventSourceResponse:
+) -> FrameStream:
     """Start (or attach to) a Monty Python workflow and stream its progress.
 
     Without ``Last-Event-ID``: start the workflow (an existing id is attached to, not restarted), send
@@ -255,7 +256,7 @@ async def stream_post(
     core: CoreDep,
     body: Annotated[MontyStreamRequest | None, Body()] = None,
     last_event_id: LastEventId = None,
-) -> EventSourceResponse:
+) -> FrameStream:
     """The seed's endpoint. The JSON body is optional."""
     return await open_stream(request, core, body or MontyStreamRequest(), last_event_id)
 
@@ -273,7 +274,7 @@ async def stream_get(
     core: CoreDep,
     options: Annotated[MontyStreamRequest, Query()],
     last_event_id: LastEventId = None,
-) -> EventSourceResponse:
+) -> FrameStream:
     """Same behaviour as the POST, options as query parameters (``min_sleep``, ``max_sleep``, ``workflow_id``)."""
     return await open_stream(request, core, options, last_event_id)
 

@@ -36,6 +36,7 @@ from communication.core.auth import AccessControl
 from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
 from communication.core.settings import Settings
+from communication.http.frames import encode_json
 from communication.protocol.errors import (
     CommError,
     MalformedJSON,
@@ -154,7 +155,7 @@ class SeedSocket:
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._lock:
-            await self.ws.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+            await self.ws.send_text(encode_json(frame))
 
     async def fail(self, exc: CommError) -> None:
         """Send the error frame and close with the error's code."""
