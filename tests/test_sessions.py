@@ -53,6 +53,11 @@ def test_posts_are_acknowledged_once_and_read_in_order_by_a_late_subscriber(serv
         assert [v["value"]["type"] for v in snap["values"]] == ["progress", "done"] and snap["closed"] is True
         closed = http.post("/v1/sessions/job-1/events", json={"type": "progress"})
         assert closed.status_code == 409 and closed.json()["error"]["code"] == "session_closed"
+        # The seed path serves each v1 post as the body it was (what `wfc session post` sends).
+        seed = [v for _, _, v in _sse(http, "/stream/job-1")]
+        assert seed == [{"type": "progress", "data": {"i": i}, "id": f"e{i}"} for i in range(5)] + [
+            {"type": "done", "id": "end"}
+        ]
 
 
 def test_seed_paths_serve_the_posted_payloads_unnamed_and_resume_after_disconnect(server: LiveServer) -> None:

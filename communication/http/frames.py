@@ -117,18 +117,15 @@ async def sse_live(
 
 
 def seed_payload(value: Any) -> Any:
-    """What a seed-004 producer posted, from a stored session event.
+    """What a producer posted, from a stored session event (its ``payload``).
 
-    Seed posts store the body as ``payload``; events posted on the v1 API are shown as the body they posted
-    (``type``, ``data`` and ``id``, without the server's ``timestamp``).
+    Events the server writes itself (the idle ``timeout``) have no payload: they are shown as ``type`` and
+    ``data``.
     """
     if isinstance(value, dict):
         if "payload" in value:
             return value["payload"]
-        posted = {"type": value.get("type"), "data": value.get("data")}
-        if value.get("id") is not None:  # the server's own idle timeout has no event id
-            posted["id"] = value["id"]
-        return posted
+        return {"type": value.get("type"), "data": value.get("data")}
     return value
 
 

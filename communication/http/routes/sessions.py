@@ -54,7 +54,9 @@ async def post_event(
     session_id: SessionId, body: SessionEventIn, core: CoreDep, idempotency_key: IdempotencyHeader = None
 ) -> PostAck:
     """Acknowledged once stored. Creates the session on first post."""
-    ack = await core.sessions.post(session_id, body.type, body.data, body.id or idempotency_key)
+    # The body as posted (without defaults) is what the seed path serves for this event.
+    posted = body.model_dump(exclude_unset=True)
+    ack = await core.sessions.post(session_id, body.type, body.data, body.id or idempotency_key, payload=posted)
     return PostAck(**ack)
 
 
