@@ -14,15 +14,29 @@ escapes, ``1e16`` instead of ``1e+16``, no NaN): not worth a dependency and a ch
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from communication.core.hub import End, Item, record_delivery
+from communication.core.hub import End, Item
+from communication.core.metrics import DELIVERY_LATENCY, STREAM_VALUES_DELIVERED
 
 _encoder = json.JSONEncoder(separators=(",", ":"), default=str)
 SEP = b"\r\n"  # sse-starlette's separator: the frames stay byte-identical to what it wrote
 RECONNECT_MS = 1000
 CONNECTED = b": connected\r\n\r\n"
+
+
+# Labelled metric children bound once: ``labels()`` per delivered frame was ~8% of the server's event-loop time
+# with 1,000 subscribers (py-spy).
+_DELIVERED = {t: STREAM_VALUES_DELIVERED.labels(transport=t) for t in ("sse", "websocket")}
+_LATENCY = {t: DELIVERY_LATENCY.labels(transport=t) for t in ("sse", "websocket")}
+
+
+def record_delivery(item: Item, transport: str) -> None:
+    """Count one value sent to a live client (``sse`` / ``websocket``) and observe its hub-read → send latency."""
+    _DELIVERED[transport].inc()
+    _LATENCY[transport].observe(time.monotonic() - item.read_at)
 
 
 def encode_json(value: Any) -> str:

@@ -29,9 +29,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from communication.core.auth import READ_TOKEN_PARAM, AccessControl
-from communication.core.hub import End, Hub, Item, record_delivery
+from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
-from communication.http.frames import encode_json, ws_end, ws_event, ws_overflow, ws_value
+from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value
 from communication.protocol.errors import CommError, Unauthorized, ValidationFailed
 from communication.protocol.validation import (
     IDEMPOTENCY_KEY_PATTERN,
