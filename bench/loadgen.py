@@ -130,6 +130,13 @@ class Readers:
             if line.strip() != b"ready":
                 raise RuntimeError(f"load generator failed to connect: {line!r}")
 
+    async def kill(self) -> None:
+        """Stop every worker now (idle-connection measurements)."""
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+
     async def finish(self) -> dict[str, Any]:
         """Wait for every worker; merged latencies (s), per-connection counts, the generators' CPU seconds."""
         latencies: list[float] = []

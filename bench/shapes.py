@@ -118,6 +118,39 @@ async def seed_path(url: str, pid: int, subscribers: int, posts: int, interval_m
     return _summary(res, posts, cpu1 - cpu0, t1 - t0)
 
 
+async def idle(url: str, pid: int, connections: int, procs: int, probes: int = 200) -> dict[str, Any]:
+    """Server RSS growth per idle SSE connection, and ``/health`` latency while ``connections`` are held."""
+    from bench.common import percentile, rss_bytes
+
+    host, port = _addr(url)
+    wid = f"idle-{time.time_ns()}"
+    async with httpx.AsyncClient(base_url=url, timeout=120) as api:
+        await _start_streams(api, [wid], 1, 0)
+        warm = Readers(host, port, [f"/v1/workflows/{wid}/streams/bench/live"] * 10, 1)
+        await warm.start()  # first connections allocate lazily-built structures: keep them out of the figure
+        await asyncio.sleep(1.0)
+        baseline = rss_bytes(pid)
+        readers = Readers(host, port, [f"/v1/workflows/{wid}/streams/bench/live"] * connections, procs)
+        try:
+            await readers.start()
+            await asyncio.sleep(1.0)
+            grown = rss_bytes(pid)
+            health: list[float] = []
+            for _ in range(probes):
+                t0 = time.perf_counter()
+                (await api.get("/health")).raise_for_status()
+                health.append((time.perf_counter() - t0) * 1000)
+        finally:
+            await readers.kill()
+            await warm.kill()
+    return {
+        "rss_per_conn_kb": (grown - baseline) / connections / 1024,
+        "health_p50_ms": percentile(health, 50),
+        "health_p99_ms": percentile(health, 99),
+        "connections": connections,
+    }
+
+
 async def _inprocess_many(url: str, streams: int, writes: int, interval_ms: float) -> dict[str, Any]:
     """DBOS alone: the same workflows in-process, no HTTP, no readers (what DBOS writes on this machine)."""
     from dbos import DBOS, SetWorkflowID
