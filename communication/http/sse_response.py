@@ -89,6 +89,13 @@ class FrameStream(Response):
                 raise  # cancelled from outside (e.g. the server's forced shutdown): not ours to swallow
             if self._task is not None:
                 self._task.uncancel()
+            if self.stop_reason == "shutdown":
+                # End the response cleanly (the client reconnects and resumes); a client gone or not reading
+                # gets its connection closed by the server instead.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        send({"type": "http.response.body", "body": b"", "more_body": False}), self.send_timeout
+                    )
         except OSError:
             pass  # the peer went away mid-write
         finally:
