@@ -335,6 +335,27 @@ def plot(results: dict[str, dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
+def _compact(value: Any, keep: int = 1000) -> Any:
+    """Long latency lists cut to ``keep`` evenly spaced quantiles (enough for CDFs and percentiles; small files)."""
+    if isinstance(value, dict):
+        return {k: _compact(v, keep) for k, v in value.items()}
+    if isinstance(value, list) and len(value) > keep and all(isinstance(v, float) for v in value[:10]):
+        ordered = sorted(value)
+        return [ordered[round(i * (len(ordered) - 1) / (keep - 1))] for i in range(keep)]
+    if isinstance(value, list):
+        return [_compact(v, keep) for v in value]
+    return value
+
+
+def _load(path: Path) -> dict[str, dict[str, Any]]:
+    """Saved results, with the integer keys JSON turned into strings restored."""
+    saved: dict[str, dict[str, Any]] = json.loads(path.read_text())
+    for r in saved.values():
+        for key in ("http_tp", "ref_tp"):
+            r[key] = {op: {int(c): v for c, v in d.items()} for op, d in r[key].items()}
+    return saved
+
+
 def main() -> None:
     """Parse arguments, run every backend, print and save the report and plots."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -357,6 +378,12 @@ def main() -> None:
         "--today-cpu-us", type=float, default=None, help="server CPU µs/frame before issue 15 (for the ⅓ target)"
     )
     p.add_argument("--quick", action="store_true", help="small counts for a fast look")
+    p.add_argument(
+        "--render",
+        type=lambda v: v.split(","),
+        default=None,
+        help="render saved results.json files (comma-separated) instead of measuring; pass the runs' options",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     args = p.parse_args()
     if args.quick:
@@ -367,14 +394,20 @@ def main() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of SSE sockets, on both ends
     results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends:
-            print(f"== {backend}", flush=True)
-            results[backend] = asyncio.run(run_backend(backend, args, Path(tmp)))
+    if args.render:
+        # Re-render saved runs (e.g. one per backend, run separately to keep each under a few minutes).
+        for path in args.render:
+            results.update(_load(Path(path)))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            for backend in args.backends:
+                print(f"== {backend}", flush=True)
+                results[backend] = asyncio.run(run_backend(backend, args, Path(tmp)))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    how = "rendered from saved runs" if args.render else f"load average at the end {os.getloadavg()[0]:.1f}"
     text = (
-        f"# Benchmark results\n\n{stamp} · {machine()} · load average at the end "
-        f"{os.getloadavg()[0]:.1f} (a shared machine: figures are noisy)\n\nCommand: `python -m bench.suite "
+        f"# Benchmark results\n\n{stamp} · {machine()} · {how} "
+        f"(a shared machine: figures are noisy)\n\nCommand: `python -m bench.suite "
         f"{' '.join(sys.argv[1:])}`. Latency = from just before the producing call (send / set_event / "
         f"write_stream / POST) to the consumer having the value; same clock.\n\n{report(results, args)}\n"
     )
@@ -383,7 +416,7 @@ def main() -> None:
     (args.out / "RESULTS.md").write_text(
         text + "\n![latency](latency.png)\n![cdf](cdf.png)\n![fanout](fanout.png)\n![cpu](cpu.png)\n"
     )
-    (args.out / "results.json").write_text(json.dumps(results))
+    (args.out / "results.json").write_text(json.dumps(_compact(results)))
     plot(results, args.out)
 
 
