@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from dbos._serialization import WorkflowSerializationFormat, serialize_value
+from dbos._serialization import DBOSPortableJSON, WorkflowSerializationFormat, serialize_value
 from dbos._sys_db import (
     SendMessage,
     _dbos_stream_closed_sentinel,
@@ -33,7 +33,8 @@ from dbos._sys_db import (
 
 from communication.adapter.store import _decode, _sysdb, is_terminal
 
-ID_KEY_PREFIX = "~id/"  # marker rows' stream keys; KEY_PATTERN forbids '~' as a first character
+ID_KEY_PREFIX = "~id/"
+PORTABLE_NAME = DBOSPortableJSON.name()  # marker rows' stream keys; KEY_PATTERN forbids '~' as a first character
 
 
 @dataclass(frozen=True)
@@ -87,22 +88,26 @@ def append_event(
             )
         else:
             c.execute(sa.text("BEGIN IMMEDIATE"))  # pysqlite would run the reads below in autocommit
-        row = c.execute(sa.select(ws.c.status, ws.c.created_at).where(ws.c.workflow_uuid == workflow_id)).first()
+        # One round trip for the status, the duplicate check and the newest row (scalar subqueries).
+        mine = (st.c.workflow_uuid == workflow_id, st.c.key == key)
+        newest = sa.select(sa.func.max(st.c.offset)).where(*mine).scalar_subquery()
+        seen_q = sa.select(st.c.value).where(st.c.workflow_uuid == workflow_id, st.c.key == marker, st.c.offset == 0)
+        last_q = sa.select(st.c.value, st.c.serialization).where(*mine, st.c.offset == newest).limit(1)
+        row = c.execute(
+            sa.select(
+                ws.c.status,
+                ws.c.created_at,
+                seen_q.scalar_subquery(),
+                newest,
+                last_q.with_only_columns(st.c.value).scalar_subquery(),
+                last_q.with_only_columns(st.c.serialization).scalar_subquery(),
+            ).where(ws.c.workflow_uuid == workflow_id)
+        ).first()
         if row is None:
             return Appended("not_found")
-        seen = c.execute(
-            sa.select(st.c.value, st.c.serialization).where(
-                st.c.workflow_uuid == workflow_id, st.c.key == marker, st.c.offset == 0
-            )
-        ).first()
-        if seen is not None:
-            return Appended("duplicate", int(_decode(sysdb, seen[0], seen[1])))
-        last = c.execute(
-            sa.select(st.c.offset, st.c.value, st.c.serialization)
-            .where(st.c.workflow_uuid == workflow_id, st.c.key == key)
-            .order_by(st.c.offset.desc())
-            .limit(1)
-        ).first()
+        if row[2] is not None:  # markers are written as portable JSON integers
+            return Appended("duplicate", int(_decode(sysdb, row[2], PORTABLE_NAME)))
+        last = None if row[3] is None else (row[3], row[4], row[5])
         if (last is not None and is_serialized_stream_closed_sentinel(last[1], last[2])) or is_terminal(str(row[0])):
             return Appended("closed")
         if idle_before is not None:
