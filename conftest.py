@@ -46,6 +46,30 @@ def database_url(tmp_path: Path) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of tests whose behaviour does not depend on the database backend."""
+    config.addinivalue_line(
+        "markers",
+        "backend_independent: HTTP-level behaviour (client, CLI, dashboard, auth, fuzzing): run once, on SQLite",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On Postgres, deselect backend-independent tests: the SQLite run already ran them (CI runs both backends).
+
+    ``TEST_ALL_ON_POSTGRES=1`` keeps them, e.g. to check one on Postgres by hand.
+    """
+    if postgres_admin_url() is None or os.environ.get("TEST_ALL_ON_POSTGRES"):
+        return
+    keep: list[pytest.Item] = []
+    skip: list[pytest.Item] = []
+    for item in items:
+        (skip if item.get_closest_marker("backend_independent") else keep).append(item)
+    if skip:
+        config.hook.pytest_deselected(items=skip)
+        items[:] = keep
+
+
 @pytest.fixture
 def backend() -> str:
     """'postgres' or 'sqlite', for test ids and messages."""
@@ -59,7 +83,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     dropped test database they would keep retrying and the interpreter would never exit after the report.
     """
     from dbos import DBOS
-    from dbos import _dbos as dbos_module
 
-    if dbos_module._dbos_global_instance is not None:
+    from communication.adapter import lifecycle
+
+    if lifecycle.instance_exists():
         DBOS.destroy(destroy_registry=True)

@@ -14,9 +14,11 @@ Over HTTP (:class:`communication.client.Client`):
   3. a live tail of a ``streaming`` workflow's stream;
   4. request/reply into a ``counter`` workflow (a retried request is answered once).
 Without HTTP (``DBOSClient``, the way a backend service sharing the database would): the same first three, with
-``enqueue``, ``get_event``, ``send`` and ``read_stream``. ``DBOSClient`` can only *enqueue* workflows, so the tour
-enqueues onto ``$COMM_WORK_QUEUE`` when the deployment has a work queue, else onto a queue it registers itself
-(``example-tour``); the server executes every registered queue unless told otherwise.
+``enqueue``, ``get_event``, ``send`` and ``read_stream`` (only calls DBOS 3.4's ``DBOSClient`` has: it has no
+``get_all_events``; read every event at once with ``Client.events`` / ``GET /v1/workflows/{id}/events``).
+``DBOSClient`` can only *enqueue* workflows, so the tour enqueues onto ``$COMM_WORK_QUEUE`` when the deployment
+has a work queue, else onto a queue it registers itself (``example-tour``); the server executes every registered
+queue unless told otherwise.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ def events_with_progress_bar(client: Client, console: Console) -> None:
                 bar.console.print(f"  status → {event.value}")
     outcome = client.result(wf.workflow_id, timeout=WAIT)
     console.print(f"result: {outcome.status}, total_fibonacci = {outcome.output['total_fibonacci']}")
+    # Every event at once (GET /v1/workflows/{id}/events): DBOS 3.4's DBOSClient has no get_all_events.
+    every = client.events(wf.workflow_id)
+    console.print("all events: " + ", ".join(f"{key} (v{e.version})" for key, e in sorted(every.events.items())))
 
 
 def approval_by_message(client: Client, console: Console) -> None:

@@ -14,8 +14,8 @@ import time
 from dbos import DBOS, SetWorkflowID
 
 from bench.common import pg_commits
+from communication.core.runtime import dbos_config
 from communication.core.settings import Settings
-from communication.node.runtime import dbos_config
 
 
 async def main(url: str, readers: int, writes: int, interval_ms: float) -> dict[str, object]:

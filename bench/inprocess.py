@@ -14,8 +14,8 @@ from typing import Any
 
 from dbos import DBOS, SetWorkflowID
 
+from communication.core.runtime import dbos_config
 from communication.core.settings import Settings
-from communication.node.runtime import dbos_config
 
 
 async def _start(fn: Any, wid: str, params: dict[str, Any]) -> None:

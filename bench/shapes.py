@@ -157,8 +157,8 @@ async def _inprocess_many(url: str, streams: int, writes: int, interval_ms: floa
 
     import bench.workflows  # noqa: F401  (registers bench_stream)
     from bench.workflows import bench_stream_workflow
+    from communication.core.runtime import dbos_config
     from communication.core.settings import Settings
-    from communication.node.runtime import dbos_config
 
     DBOS(config=dbos_config(Settings(database_url=url, log_level="warning")))
     DBOS.launch()

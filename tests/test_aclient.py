@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from communication.client import AsyncClient
 from communication.client import errors as ce
-from communication.client._async_client import AsyncClient
 from communication.client.sse import RetryPolicy
 from communication.protocol.models import EventOut, StreamItem
 from tests.server_proc import (
@@ -23,6 +23,9 @@ from tests.server_proc import (
     TcpProxy,
     free_port,
 )
+
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
 
 LIVE_TAIL = RouteProbe(STREAM_TAIL, "SSE stream tails")
 LIVE_WATCH = RouteProbe(EVENT_WATCH, "SSE event watches")

@@ -14,6 +14,9 @@ from communication.core.settings import Settings
 from server import create_app
 from tests.support import app_client, make_settings, start
 
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
+
 KEYS = ["key-one", "key-two"]
 ADMIN = {"Authorization": "Bearer key-one"}
 

@@ -20,8 +20,11 @@ SECRET = "callback-test-secret-0123456789"
 
 @pytest.fixture
 def links_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    """An app with API keys required (links must work without one) and a fixed server secret."""
-    with app_client(database_url, api_keys=["admin-key"], server_secret=SECRET, data_dir=tmp_path) as c:
+    """An app with API keys required (links must work without one), a fixed server secret, and the test client's
+    host allowed (so links minted over the API are absolute)."""
+    with app_client(
+        database_url, api_keys=["admin-key"], server_secret=SECRET, data_dir=tmp_path, allowed_hosts=["testserver"]
+    ) as c:
         c.headers["Authorization"] = "Bearer admin-key"
         yield c
 

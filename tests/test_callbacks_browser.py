@@ -19,6 +19,9 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.live_server import live_server
 
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
+
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -27,6 +27,9 @@ from tests.server_proc import (
     free_port,
 )
 
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
+
 LIVE_TAIL = RouteProbe(STREAM_TAIL, "SSE stream tails")
 LIVE_WATCH = RouteProbe(EVENT_WATCH, "SSE event watches")
 SESSIONS = RouteProbe(SESSION_EVENTS, "durable sessions")

@@ -24,6 +24,9 @@ from tests.live_server import live_server
 from tests.server_proc import TcpProxy
 from tests.support import app_client
 
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
+
 CHROMIUM = shutil.which("chromium")
 
 #: Flags for a headless browser in a container with no network beyond loopback.

@@ -39,6 +39,7 @@ def test_example_tour_runs_clean_over_http_and_with_dbos_client(server: ServerPr
     assert done.returncode == 0, f"stdout:\n{out}\nstderr:\n{done.stderr}\nserver log:\n{server.log_tail()}"
     # 1. events + progress bar
     assert "status → completed" in out and "100%" in out and "total_fibonacci = 12" in out
+    assert "all events: progress (v" in out and "result (v" in out and "status (v" in out
     # 2. approval by message
     assert "status: waiting_for_approval" in out and "approval message: delivered" in out
     assert "completed ('Approved by example_client_lib')" in out

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import app_client, start, wait_event
+
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
 
 
 def test_invalid_ids_and_keys_are_422(client: TestClient) -> None:

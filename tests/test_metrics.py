@@ -6,12 +6,16 @@ compares values before and after its own actions.
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from communication.core import metrics
 from communication.core.metrics import REGISTRY
 from tests.support import result, start, wait_event
+
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
 
 
 def value(name: str, **labels: str) -> float:

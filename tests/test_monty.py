@@ -6,7 +6,9 @@ stop it: the stop interrupts the sleep, so nothing waits for it to pass.
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +16,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
+from communication.protocol.monty import DEFAULT_MAX_ITERATIONS, MontyInput
 from tests.live_server import LiveServer, live_server
 
 LONG = {"min_sleep": 60, "max_sleep": 60}  # the workflow sleeps until stopped
@@ -64,8 +67,16 @@ def test_post_streams_started_then_progress_in_order_then_completed_after_stop(h
     started = frames[0][1]
     assert started["event"] == "workflow_started" and started["workflow_id"] == "monty-post" and started["created"]
     assert "timestamp" in started
-    progress = [(int(i), f) for i, f in frames[1:-1]]
-    assert progress and all(f["event"] == "progress_update" for _, f in progress)
+    assert all(f["event"] == "progress_update" for _, f in frames[1:-1])
+    # Frames computed while the stream is quiet (0.5 s without a change, e.g. on a loaded machine) repeat the last
+    # state's version and never carry a quote; the state changes are the frames with a new version.
+    progress: list[tuple[int, dict[str, Any]]] = []
+    for i, f in frames[1:-1]:
+        if f["version"] is None or (progress and f["version"] == progress[-1][1]["version"]):
+            assert f["current_quote"] is None
+            continue
+        progress.append((int(i), f))
+    assert progress
     versions = [v for v, _ in progress]
     assert versions == sorted(set(versions)), "ids are strictly increasing event versions"
     for _, f in progress:
@@ -212,3 +223,46 @@ def test_a_replay_repeats_the_recorded_random_choices(http: httpx.Client) -> Non
     assert replay["status"] == "SUCCESS"
     assert replay["output"]["quotes"] == original["quotes"]
     assert replay["output"]["iterations"] == 3
+
+
+def test_quiet_stream_sends_computed_progress_every_half_second_and_quotes_only_on_delivery(
+    http: httpx.Client,
+) -> None:
+    body = {"min_sleep": 2, "max_sleep": 2, "max_iterations": 1, "workflow_id": "monty-ticks"}
+    arrivals: list[tuple[float, str, dict[str, Any]]] = []
+    with connect_sse(http, "POST", "/monty/stream", json=body) as source:
+        for sse in source.iter_sse():
+            arrivals.append((time.monotonic(), sse.id, _data(sse)))
+            if _is_final(arrivals[-1][2]):
+                break
+    frames = [f for _, _, f in arrivals]
+    sleeping = [
+        (at, sid, f)
+        for at, sid, f in arrivals
+        if f["event"] == "progress_update" and f["status"] == "iteration_1_sleeping_for_2_seconds"
+    ]
+    # The first sleeping frame is the state change (progress 0); the rest are computed while the workflow sleeps.
+    assert sleeping[0][2]["progress"] == 0
+    ticks = [(at, f) for at, _, f in sleeping[1:]]
+    assert all(f["version"] == sleeping[0][2]["version"] for _, f in ticks), "ticks read no new state"
+    assert len(ticks) >= 3, "a 2 s sleep gets a computed frame every 0.5 s"
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(sleeping)]
+    assert max(gaps) < 1.0, f"no silent gap while sleeping: {gaps}"
+    progress = [f["progress"] for _, f in ticks]
+    elapsed = [f["elapsed"] for _, f in ticks]
+    assert progress == sorted(progress) and progress[-1] > progress[0] and 0 < progress[-1] <= 99
+    assert elapsed == sorted(elapsed) and elapsed[-1] > elapsed[0]
+    quotes = [f["current_quote"] for f in frames if f.get("current_quote")]
+    assert len(quotes) == 1, "a quote appears on its delivery frame only, never repeated"
+    delivery = next(f for f in frames if f.get("current_quote"))
+    assert delivery["status"] == "delivered_quote_1"
+    assert frames[-1]["result"]["quotes"] == quotes and frames[-1]["result"]["reason"] == "max_iterations"
+
+
+def test_unstopped_monty_workflow_ends_by_itself_after_the_default_bound(http: httpx.Client) -> None:
+    with connect_sse(http, "POST", "/monty/stream", json={**SHORT, "workflow_id": "monty-bounded"}) as source:
+        frames = _read_until(source.iter_sse(), _is_final)
+    result = frames[-1][1]["result"]
+    assert frames[-1][1]["event"] == "workflow_completed"
+    assert result["reason"] == "max_iterations" and result["iterations"] == DEFAULT_MAX_ITERATIONS
+    assert MontyInput.model_validate({"max_iterations": None}).max_iterations == DEFAULT_MAX_ITERATIONS

@@ -19,6 +19,9 @@ from communication.protocol.errors import WebhookSignatureInvalid, WebhookTimest
 from tests.support import app_client, result, start, wait_event
 from workflows.payment_workflow import payment_status
 
+# HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
+pytestmark = pytest.mark.backend_independent
+
 STANDARD_KEY = b"standard-webhook-key-32-bytes!!!"
 STANDARD_SECRET = "whsec_" + base64.b64encode(STANDARD_KEY).decode()
 OLD_STANDARD_SECRET = "whsec_" + base64.b64encode(b"the-previous-standard-secret-key").decode()
@@ -78,7 +81,7 @@ def test_standard_webhooks_reference_vector_verifies() -> None:
         "webhook-timestamp": "1614265330",
         "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
     }
-    assert verifier.verify("standard", headers, body) == "msg_p5jXN8AQM9LWM0D4loKWxJek"
+    assert verifier.verify("standard", headers, body).signed_id == "msg_p5jXN8AQM9LWM0D4loKWxJek"
     assert (
         sign_standard(settings.webhook_secrets_standard[0], headers["webhook-id"], 1614265330, body)
         == (headers["webhook-signature"])
@@ -157,6 +160,7 @@ def test_missing_or_malformed_signatures_are_401_before_any_lookup(
     hooks: TestClient, scheme: str, headers: dict[str, str], code: str | None
 ) -> None:
     # The workflow does not exist: the answer must still be about the signature, never a 404.
+    headers = {**headers, "content-type": "application/json"}
     r = _post_unauthenticated(hooks, f"/v1/webhooks/{scheme}/no-such-workflow", b"{}", headers)
     assert r.status_code == 401
     assert r.json()["error"]["code"] == (code or "webhook_signature_invalid")
@@ -219,7 +223,11 @@ def test_github_redelivery_is_acknowledged_as_duplicate_after_the_workflow_finis
     assert result(hooks, "wh-gh")["output"] == "done"
     again = _post_unauthenticated(hooks, "/v1/webhooks/github/wh-gh?topic=go", body, github_headers(body, "guid-1"))
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
-    new = _post_unauthenticated(hooks, "/v1/webhooks/github/wh-gh?topic=go", body, github_headers(body, "guid-2"))
+    # The delivery id is not signed: the same signed body under another id is the same delivery.
+    replay = _post_unauthenticated(hooks, "/v1/webhooks/github/wh-gh?topic=go", body, github_headers(body, "guid-2"))
+    assert replay.status_code == 200 and replay.json()["outcome"] == "duplicate"
+    other = b'{"action": "reopened"}'
+    new = _post_unauthenticated(hooks, "/v1/webhooks/github/wh-gh?topic=go", other, github_headers(other, "guid-3"))
     assert new.status_code == 409 and new.json()["error"]["code"] == "workflow_finished"
 
 
@@ -235,11 +243,13 @@ def test_payload_route_without_a_workflow_id_is_422(hooks: TestClient) -> None:
     assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "workflow_id"
 
 
-def test_signed_non_json_body_is_400(hooks: TestClient) -> None:
+def test_signed_non_json_body_is_400_and_an_undeclared_media_type_415(hooks: TestClient) -> None:
     body = b"not json"
+    r = _post_unauthenticated(hooks, "/v1/webhooks/github/x", body, github_headers(body, "guid-n"))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
     headers = {**github_headers(body, "guid-n"), "content-type": "text/plain"}
     r = _post_unauthenticated(hooks, "/v1/webhooks/github/x", body, headers)
-    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
 
 
 def test_long_delivery_ids_are_hashed_into_the_key_pattern() -> None:

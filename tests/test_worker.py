@@ -15,7 +15,7 @@ from dbos import DBOS
 import server
 from communication.core.config_check import ConfigError, check_database_url, check_settings, load_settings, mask_url
 from communication.core.settings import Settings
-from communication.node.serving import begin_shutdown
+from communication.http.shutdown import begin_shutdown
 from tests.server_proc import ROOT, ServerProcess, free_port
 from tests.support import app_client, result, start, wait_event
 from tests.worker_proc import WorkerProcess, wait_ready

@@ -70,7 +70,7 @@ def test_bad_frames_get_error_frames_and_the_socket_stays_open(server: LiveServe
     with _ws(server, "ws-2") as ws:
         _recv(ws)
         ws.send("not json")
-        assert _recv(ws)["error"]["code"] == "validation_error"
+        assert _recv(ws)["error"]["code"] == "malformed_json"
         ws.send(json.dumps({"op": "subscribe_stream", "sub": "x", "key": "bad key"}))
         assert _recv(ws)["error"]["code"] == "validation_error"
         ws.send(json.dumps({"op": "fly"}))

@@ -90,14 +90,14 @@ async def clock() -> float:
     "quote; publishes its state as event 'state'. Stream it with GET/POST /monty/stream.",
 )
 async def monty_python_workflow(params: dict[str, Any]) -> dict[str, Any]:
-    """Quote until stopped (or ``max_iterations``); return the run's summary."""
+    """Quote until stopped or ``max_iterations`` quotes (default 100: never forever); return the run's summary."""
     p = MontyInput.model_validate(params)
     state = initial_state(await clock())
     await DBOS.set_event_async(STATE_EVENT, state)
     quotes: list[str] = []
     reason = "stopped"
     while True:
-        if p.max_iterations is not None and state["iteration"] >= p.max_iterations:
+        if state["iteration"] >= p.max_iterations:
             reason = "max_iterations"
             break
         iteration = state["iteration"] + 1

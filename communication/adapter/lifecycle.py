@@ -13,6 +13,11 @@ from dbos import _dbos as dbos_module
 from sqlalchemy import text
 
 
+def instance_exists() -> bool:
+    """Whether a DBOS instance exists in this process (launched or not yet destroyed): ``_dbos_global_instance``."""
+    return dbos_module._dbos_global_instance is not None
+
+
 def system_database() -> Any:
     """The launched DBOS instance's system database object (``DBOS._sys_db``): ``None`` before launch."""
     instance = dbos_module._dbos_global_instance

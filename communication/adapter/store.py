@@ -34,6 +34,22 @@ def _sysdb() -> SystemDatabase:
     return _get_dbos_instance()._sys_db
 
 
+def sysdb() -> SystemDatabase:
+    """The launched DBOS instance's system database (engine and table objects) for the adapter's other modules."""
+    return _sysdb()
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether a failed read means "the database is unreachable or busy, retry later" rather than a bad request.
+
+    SQLAlchemy reports lost connections, refused connections and SQLite's "database is locked" as
+    ``OperationalError`` / ``InterfaceError`` or with ``connection_invalidated``.
+    """
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
 def is_postgres() -> bool:
     """Whether the running DBOS instance uses Postgres."""
     return _sysdb().engine.dialect.name == "postgresql"
@@ -178,9 +194,26 @@ def list_streams(workflow_id: str) -> tuple[str | None, list[StreamInfo]]:
     return str(status[0]), infos
 
 
+def stored_key(idempotency_key: str) -> str:
+    """The idempotency key as handed to DBOS, chosen so that DBOS's message id ``f"{key}::{destination}"`` can
+    never be the same for two different ``(key, destination)`` pairs.
+
+    Destination ids may contain ``::`` (``b::c``), so with raw keys ``("approve-1::b", "c")`` and
+    ``("approve-1", "b::c")`` both gave ``approve-1::b::c``. The id splits unambiguously at its first ``::`` when the
+    stored key has no ``::``, does not end in ``:`` (destinations never start with ``:``), and the encoding is
+    injective. Keys that already qualify and do not start with ``%`` are stored as they are, so ids written before
+    this encoding stay valid (a retry of such a key after an upgrade is still a duplicate); every other key is
+    stored as ``%`` + the key with ``%`` and ``:`` percent-encoded (``%25``, ``%3A``), which contains no ``:`` at
+    all and cannot equal a key stored as is (those never start with ``%``).
+    """
+    if "::" not in idempotency_key and not idempotency_key.endswith(":") and not idempotency_key.startswith("%"):
+        return idempotency_key
+    return "%" + idempotency_key.replace("%", "%25").replace(":", "%3A")
+
+
 def _message_uuid(idempotency_key: str | None, destination_id: str) -> str:
-    """DBOS's own message id for a keyed send (``_send_bulk_txn``): the key scoped to its destination."""
-    return f"{idempotency_key}::{destination_id}"
+    """DBOS's own message id for a keyed send (``_send_bulk_txn``): the stored key scoped to its destination."""
+    return f"{None if idempotency_key is None else stored_key(idempotency_key)}::{destination_id}"
 
 
 def message_sent(destination_id: str, idempotency_key: str) -> bool:
@@ -248,7 +281,15 @@ def send_once(destination_id: str, topic: str, message: Any, idempotency_key: st
         if is_terminal(status):
             return SendOutcome("finished", status)
         sysdb.send_bulk_with_connection(
-            [SendMessage(destination_id, message, topic, idempotency_key, None)],
+            [
+                SendMessage(
+                    destination_id,
+                    message,
+                    topic,
+                    None if idempotency_key is None else stored_key(idempotency_key),
+                    None,
+                )
+            ],
             c,
             # Portable JSON: whatever arrives over HTTP is JSON, and any DBOS client can then read it.
             serialization_type=WorkflowSerializationFormat.PORTABLE,
@@ -283,54 +324,3 @@ def read_event_changes(workflow_id: str, after_version: int, limit: int) -> tupl
             .limit(limit)
         ).fetchall()
     return str(status[0]), [EventChange(str(r[0]), _decode(sysdb, r[1], r[2]), int(r[3])) for r in rows]
-
-
-STREAMS_CHANNEL = "streams"
-EVENTS_CHANNEL = "events"
-
-
-def install_write_hooks(on_write: Any) -> Any:
-    """Call ``on_write(channel, "workflow_id::key")`` whenever DBOS learns of a stream or event write.
-
-    Two sources, both hooked on the running DBOS system database instance:
-
-    * ``_signal_notification`` - DBOS calls it right *after* a stream/event write from this process commits,
-      on every backend. This is the in-process fast path: only committed values are announced.
-    * on Postgres, the LISTEN thread looks up every NOTIFY payload in ``streams_map`` /
-      ``workflow_events_map`` with ``get``; wrapping ``get`` turns that into a wildcard subscription to
-      writes from *every* process, without registering a waiter per key.
-
-    ``on_write`` runs on DBOS's threads and must only hand off (e.g. ``loop.call_soon_threadsafe``).
-    Returns a function that removes the hooks.
-    """
-    from dbos._sys_db import _dbos_streams_channel, _dbos_workflow_events_channel
-
-    sysdb = _sysdb()
-    channels = {_dbos_streams_channel: STREAMS_CHANNEL, _dbos_workflow_events_channel: EVENTS_CHANNEL}
-    original_signal = sysdb._signal_notification
-
-    def signal(channel: str, payload: str) -> None:
-        original_signal(channel, payload)
-        ours = channels.get(channel)
-        if ours is not None:
-            on_write(ours, payload)
-
-    sysdb._signal_notification = signal  # type: ignore[method-assign]
-    wrapped: list[tuple[Any, Any]] = []
-    if sysdb.engine.dialect.name == "postgresql":
-        for mapping, ours in ((sysdb.streams_map, STREAMS_CHANNEL), (sysdb.workflow_events_map, EVENTS_CHANNEL)):
-            original_get = mapping.get
-
-            def get(key: str, _orig: Any = original_get, _ch: str = ours) -> Any:
-                on_write(_ch, key)
-                return _orig(key)
-
-            mapping.get = get  # type: ignore[method-assign]
-            wrapped.append((mapping, original_get))
-
-    def uninstall() -> None:
-        sysdb._signal_notification = original_signal  # type: ignore[method-assign]
-        for mapping, original in wrapped:
-            mapping.get = original
-
-    return uninstall

@@ -18,6 +18,7 @@ import typer
 
 from communication.cli import live as cli_live
 from communication.cli import render as cli_render
+from communication.cli import schedules as cli_schedules
 from communication.cli import serve as cli_serve
 from communication.cli.support import (
     FAILED_STATUSES,
@@ -202,6 +203,7 @@ def request(
 
 cli_live.register(app)
 cli_serve.register(app)
+cli_schedules.register(app)
 
 
 def main() -> None:

@@ -40,6 +40,17 @@ from communication.protocol.models import (
     WorkflowList,
     WorkflowResult,
 )
+from communication.protocol.schedule_models import (
+    BackfillRequest,
+    ScheduleCreate,
+    ScheduleDetail,
+    ScheduleInfo,
+    ScheduleList,
+    ScheduleRunList,
+    ScheduleRunResult,
+    ScheduleRuns,
+    ScheduleUpdate,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -302,3 +313,83 @@ class ClientBase:
     def _session_tail(self, session_id: str, offset: int) -> tuple[str, OffsetCursor[SessionItem]]:
         url = self._url(f"/v1/sessions/{seg(session_id)}/live")
         return url, OffsetCursor(offset, lambda at, value: SessionItem.model_validate({"offset": at, "value": value}))
+
+    # --- schedules ---
+
+    @staticmethod
+    def _schedule_create(spec: ScheduleCreate) -> Call[ScheduleInfo]:
+        body = spec.model_dump(mode="json", exclude_none=True)
+        return Call("POST", "/v1/schedules", model(ScheduleInfo), body=body)
+
+    @staticmethod
+    def _schedule_list(status: str | None, type_name: str | None) -> Call[ScheduleList]:
+        params = {k: v for k, v in (("status", status), ("type", type_name)) if v}
+        return Call("GET", "/v1/schedules", model(ScheduleList), params=params)
+
+    @staticmethod
+    def _schedule_describe(name: str, runs: int, upcoming: int) -> Call[ScheduleDetail]:
+        params = {"runs": runs, "upcoming": upcoming}
+        return Call("GET", f"/v1/schedules/{seg(name)}", model(ScheduleDetail), params=params)
+
+    @staticmethod
+    def _schedule_pause(name: str, note: str | None) -> Call[ScheduleInfo]:
+        body = {"note": note} if note is not None else None
+        return Call("POST", f"/v1/schedules/{seg(name)}/pause", model(ScheduleInfo), body=body)
+
+    @staticmethod
+    def _schedule_resume(name: str) -> Call[ScheduleInfo]:
+        return Call("POST", f"/v1/schedules/{seg(name)}/resume", model(ScheduleInfo))
+
+    @staticmethod
+    def _schedule_trigger(name: str) -> Call[ScheduleRuns]:
+        return Call("POST", f"/v1/schedules/{seg(name)}/trigger", model(ScheduleRuns))
+
+    @staticmethod
+    def _schedule_update(name: str, changes: ScheduleUpdate) -> Call[ScheduleInfo]:
+        # Only the fields given: the server keeps every omitted one.
+        body = changes.model_dump(mode="json", exclude_unset=True)
+        return Call("PATCH", f"/v1/schedules/{seg(name)}", model(ScheduleInfo), body=body)
+
+    @staticmethod
+    def _schedule_delete(name: str) -> Call[None]:
+        return Call("DELETE", f"/v1/schedules/{seg(name)}", lambda response: None)
+
+    @staticmethod
+    def _schedule_backfill(name: str, start: datetime, end: datetime) -> Call[ScheduleRuns]:
+        body = BackfillRequest(start=start, end=end).model_dump(mode="json")
+        return Call("POST", f"/v1/schedules/{seg(name)}/backfill", model(ScheduleRuns), body=body)
+
+    @staticmethod
+    def _schedule_runs(name: str, limit: int) -> Call[ScheduleRunList]:
+        return Call("GET", f"/v1/schedules/{seg(name)}/runs", model(ScheduleRunList), params={"limit": limit})
+
+    @staticmethod
+    def _schedule_run(name: str, dispatch_id: str, wait: float) -> Call[ScheduleRunResult]:
+        path = f"/v1/schedules/{seg(name)}/runs/{seg(dispatch_id)}"
+        return Call("GET", path, model(ScheduleRunResult), params={"timeout": wait}, wait=wait)
+
+
+def schedule_spec(
+    name: str,
+    type_name: str,
+    *,
+    input: dict[str, Any] | None = None,
+    cron: str | None = None,
+    interval_minutes: int | None = None,
+    timezone: str | None = None,
+    queue: str | None = None,
+    paused: bool = False,
+    automatic_backfill: bool = False,
+) -> ScheduleCreate:
+    """A schedule to create (validated here, so a bad spec fails before any request)."""
+    return ScheduleCreate(
+        name=name,
+        type=type_name,
+        input=input or {},
+        cron=cron,
+        interval_minutes=interval_minutes,
+        timezone=timezone,
+        queue=queue,
+        paused=paused,
+        automatic_backfill=automatic_backfill,
+    )

@@ -17,30 +17,25 @@ SSE parsing is httpx-sse's; what a frame *means* is here.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-import httpx
-from httpx_sse import EventSource, ServerSentEvent, aconnect_sse, connect_sse
+from httpx_sse import EventSource, ServerSentEvent
 
 from communication.client.errors import (
     ApiError,
-    ConnectionLost,
     ProtocolError,
     ReconnectsExhausted,
     ServiceUnavailable,
     error_from_response,
-    transport_error,
 )
 from communication.client.models import LiveEnd
 from communication.protocol.models import EventOut
 
-log = logging.getLogger("communication.client._sync_client")
+log = logging.getLogger("communication.client")
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -205,7 +200,7 @@ class Cursor(Protocol[T_co]):
         ...
 
 
-def _check_opened(source: EventSource, what: str) -> None:
+def check_opened(source: EventSource, what: str) -> None:
     """Raise unless the response is an open SSE stream (the body of an error response must be read first)."""
     response = source.response
     if response.status_code != 200:
@@ -215,11 +210,11 @@ def _check_opened(source: EventSource, what: str) -> None:
         raise ProtocolError(f"{what}: expected text/event-stream, got {content_type or 'no content type'!r}")
 
 
-def _retryable(error: ApiError) -> bool:
+def retryable(error: ApiError) -> bool:
     return error.status in RETRYABLE_STATUSES or isinstance(error, ServiceUnavailable)
 
 
-class _Attempt:
+class Attempt:
     """Bookkeeping shared by both loops: consecutive failures and the last failure."""
 
     def __init__(self, what: str, retry: RetryPolicy) -> None:
@@ -257,163 +252,3 @@ class _Attempt:
             self.retry.max_attempts,
         )
         return delay
-
-
-class LiveIterator(Iterator[T]):
-    """A synchronous live tail or watch. Iterate it; ``end`` holds the terminal frame once iteration stopped.
-
-    Leave the ``for`` loop or call :meth:`close` to drop the connection.
-    """
-
-    def __init__(
-        self,
-        http: httpx.Client,
-        url: str,
-        cursor: Cursor[T],
-        *,
-        headers: dict[str, str],
-        timeout: httpx.Timeout,
-        retry: RetryPolicy,
-    ) -> None:
-        self._cursor = cursor
-        self._gen = self._run(http, url, headers, timeout, retry)
-
-    @property
-    def end(self) -> LiveEnd | None:
-        """The ``end`` frame's contents, once the iterator has finished normally."""
-        return self._cursor.end
-
-    @property
-    def cursor(self) -> Cursor[T]:
-        """The position reached (``next_offset`` or ``after_version``); a later tail can resume from it."""
-        return self._cursor
-
-    def __next__(self) -> T:
-        return next(self._gen)
-
-    def close(self) -> None:
-        """Drop the connection and stop."""
-        self._gen.close()
-
-    def __enter__(self) -> LiveIterator[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _run(
-        self, http: httpx.Client, url: str, headers: dict[str, str], timeout: httpx.Timeout, retry: RetryPolicy
-    ) -> Generator[T, None, None]:
-        cursor = self._cursor
-        attempt = _Attempt(f"live GET {url}", retry)
-        while True:
-            got_value = False
-            action: Action[T] = None
-            try:
-                with connect_sse(
-                    http, "GET", url, params=cursor.params(), headers={**headers, **cursor.headers()}, timeout=timeout
-                ) as source:
-                    if source.response.status_code != 200:
-                        source.response.read()
-                    _check_opened(source, url)
-                    for sse in source.iter_sse():
-                        action = cursor.accept(sse)
-                        if isinstance(action, Yield):
-                            got_value = True
-                            attempt.progressed()
-                            yield action.item
-                        elif action is STOP:
-                            return
-                        elif action is RECONNECT:
-                            break
-                if got_value and action is RECONNECT:
-                    continue  # overflow: we were too slow; the server is fine, so reconnect at once
-                error: BaseException = ConnectionLost("the response ended without an end frame")
-            except ApiError as exc:
-                if not _retryable(exc):
-                    raise
-                error = exc
-            except httpx.TransportError as exc:
-                error = transport_error(exc)
-            time.sleep(attempt.failed(error))  # backoff before reconnecting (client behaviour, not a test wait)
-
-
-class AsyncLiveIterator(AsyncIterator[T]):
-    """The asynchronous :class:`LiveIterator`: ``async for`` it; ``await aclose()`` drops the connection."""
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        url: str,
-        cursor: Cursor[T],
-        *,
-        headers: dict[str, str],
-        timeout: httpx.Timeout,
-        retry: RetryPolicy,
-    ) -> None:
-        self._cursor = cursor
-        self._gen = self._run(http, url, headers, timeout, retry)
-
-    @property
-    def end(self) -> LiveEnd | None:
-        """The ``end`` frame's contents, once the iterator has finished normally."""
-        return self._cursor.end
-
-    @property
-    def cursor(self) -> Cursor[T]:
-        """The position reached; a later tail can resume from it."""
-        return self._cursor
-
-    async def __anext__(self) -> T:
-        return await self._gen.__anext__()
-
-    async def aclose(self) -> None:
-        """Drop the connection and stop."""
-        await self._gen.aclose()
-
-    async def __aenter__(self) -> AsyncLiveIterator[T]:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def _run(
-        self,
-        http: httpx.AsyncClient,
-        url: str,
-        headers: dict[str, str],
-        timeout: httpx.Timeout,
-        retry: RetryPolicy,
-    ) -> AsyncGenerator[T, None]:
-        cursor = self._cursor
-        attempt = _Attempt(f"live GET {url}", retry)
-        while True:
-            got_value = False
-            action: Action[T] = None
-            try:
-                async with aconnect_sse(
-                    http, "GET", url, params=cursor.params(), headers={**headers, **cursor.headers()}, timeout=timeout
-                ) as source:
-                    if source.response.status_code != 200:
-                        await source.response.aread()
-                    _check_opened(source, url)
-                    async for sse in source.aiter_sse():
-                        action = cursor.accept(sse)
-                        if isinstance(action, Yield):
-                            got_value = True
-                            attempt.progressed()
-                            yield action.item
-                        elif action is STOP:
-                            return
-                        elif action is RECONNECT:
-                            break
-                if got_value and action is RECONNECT:
-                    continue
-                error: BaseException = ConnectionLost("the response ended without an end frame")
-            except ApiError as exc:
-                if not _retryable(exc):
-                    raise
-                error = exc
-            except httpx.TransportError as exc:
-                error = transport_error(exc)
-            await asyncio.sleep(attempt.failed(error))

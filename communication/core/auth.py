@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from communication.core.private_files import make_private_dir
 from communication.core.settings import Settings
 from communication.protocol.errors import TokenExpired, TokenInvalid, Unauthorized
 
@@ -67,7 +68,7 @@ def load_or_create_secret(path: Path) -> bytes:
         existing = ""
     if existing:
         return existing.encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -198,8 +199,9 @@ class AccessControl:
         token = self._tokens.sign({"kind": "read", "wf": workflow_id, "exp": round(expires, 3)})
         return ReadToken(token=token, workflow_id=workflow_id, expires_at=datetime.fromtimestamp(expires, tz=UTC))
 
-    def check_read_token(self, token: str, workflow_id: str) -> None:
-        """Accept a read token issued for ``workflow_id`` that has not expired.
+    def check_read_token(self, token: str, workflow_id: str) -> float:
+        """Accept a read token issued for ``workflow_id`` that has not expired; its expiry (epoch seconds), so a
+        long-lived connection it opened can end then.
 
         Raises:
             TokenInvalid: forged, malformed, or issued for another workflow.
@@ -213,3 +215,5 @@ class AccessControl:
             raise TokenInvalid("this read token is for another workflow")
         if float(claims["exp"]) <= self._clock():
             raise TokenExpired("read token expired; mint a new one", expired_at=claims["exp"])
+        expires: float = float(claims["exp"])
+        return expires

@@ -145,9 +145,9 @@ class CallbackLinks:
         prompt = claims.get("prompt", "")
         if not (
             isinstance(wf, str)
-            and _WORKFLOW_ID_RE.match(wf)
+            and _WORKFLOW_ID_RE.fullmatch(wf)
             and isinstance(topic, str)
-            and _KEY_RE.match(topic)
+            and _KEY_RE.fullmatch(topic)
             and isinstance(nonce, str)
             and isinstance(exp, int | float)
             and isinstance(prompt, str)

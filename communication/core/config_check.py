@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, ValidationError
@@ -99,15 +99,17 @@ def mask_url(url: str | None) -> str:
         return MASK
 
 
-def load_settings() -> Settings:
-    """Read :class:`Settings` from the environment, turning pydantic's errors into a :class:`ConfigError`.
+def load_settings(overrides: dict[str, Any] | None = None, env_file: Path | None = None) -> Settings:
+    """Read :class:`Settings` (``overrides`` > environment > ``env_file``, default ``.env``), as a :class:`ConfigError`.
 
     Raises:
         ConfigError: one :class:`Problem` per invalid field, named by its environment variable. Input values are
             not echoed (they may be secrets).
     """
     try:
-        return Settings()
+        if env_file is not None:
+            return Settings(_env_file=env_file, **(overrides or {}))
+        return Settings(**(overrides or {}))
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False, include_input=False):

@@ -45,6 +45,7 @@ class EventService:
 
         Raises:
             WorkflowNotFound: no such workflow.
+            TooManySubscriptions, SubscriptionCapacity: the wait would exceed a live-subscription cap.
             EventNotFound: not set in time (``details.reason == 'timeout'``), or the workflow has finished
                 without setting it (``'workflow_finished'``, answered at once).
         """
@@ -71,7 +72,7 @@ class EventService:
             except TimeoutError:
                 pass
             finally:
-                await watch.aclose()  # type: ignore[attr-defined]
+                await watch.aclose()
             status, events = await asyncio.to_thread(store.read_events, workflow_id)
             found = events.get(key)
             if found is not None and found.version > floor:

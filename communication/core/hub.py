@@ -1,17 +1,24 @@
-"""The per-process fan-out hub: one durable reader per (workflow, stream) and per workflow's events.
+"""The per-process fan-out hub: one durable reader per (workflow, stream) and per watched workflow's events.
 
-Why: one DBOS ``read_stream`` per subscriber collapses under fan-out (every subscriber polls or is woken and
-re-reads the database for every write). Here each process keeps one *feed* per tailed stream (and one per
-watched workflow's events), shared by all of its subscribers:
+Why: one DBOS ``read_stream`` per subscriber collapses under fan-out. Here each process keeps one *feed* per
+tailed stream (and one per watched workflow's events), shared by all of its subscribers:
 
-* A feed reads the database only when woken - by the write hooks (``store.install_write_hooks``: the
-  in-process post-commit signal and, on Postgres, every LISTEN/NOTIFY payload), by the SQLite polling interval
-  (writes from other processes), or by a slow safety re-check - so database work per write does not grow
-  with the number of subscribers.
-* A feed keeps a bounded buffer of the newest values. Subscribers are cursors into it: they never block the
-  feed or each other. A subscriber that starts before the buffer catches up from the database on its own,
-  then joins the live tail without a gap; one that falls behind the buffer while live is dropped with
-  ``overflow`` and resumes from its offset with a new connection.
+* A feed reads the database only when woken, so database work per write does not grow with subscribers. One
+  *watcher* per process wakes them (:mod:`communication.core.hub_watch`): on Postgres, the hub's own ``LISTEN`` on
+  DBOS's notification channels (every process's writes, this one's included); on SQLite, one query per polling
+  interval that finds every written stream, event and finished workflow; on both, a periodic re-check of every
+  followed feed's head and status in one transaction (missed notifications, finished workflows).
+* A feed starts at what storage holds (the stream's last offset, the newest event version), never at a
+  subscriber's position: a subscriber is untrusted, and its position only decides what *it* reads. Positions are
+  checked against what storage can hold (``0 <= p <= MAX_POSITION``) before anything reads with them.
+* A feed keeps a buffer of the newest values, bounded by count *and* bytes. Subscribers are cursors into it: they
+  never block the feed or each other. A subscriber that starts before the buffer catches up from the database on
+  its own; one that falls behind the buffer while live is dropped with ``overflow`` and resumes from its offset.
+* A failing read is retried with backoff (for ever while the database is unreachable, a few times otherwise,
+  then the feed's subscribers get ``end`` with reason ``error``); one feed's failure never holds another back.
+  Repeated identical errors are logged once per interval.
+* Live subscriptions are capped per workflow and per process (:class:`TooManySubscriptions`,
+  :class:`SubscriptionCapacity`); a feed without subscribers is dropped, with its buffer, after a short linger.
 * Only committed values are ever delivered: feeds deliver what they read from the database.
 """
 
@@ -21,92 +28,37 @@ import asyncio
 import contextlib
 import logging
 import time
-from bisect import bisect_left
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from communication.adapter import store
+from communication.adapter import notifications, store
+from communication.core.hub_feed import (
+    CatchUp,
+    End,
+    Feed,
+    Item,
+    Subscription,
+    check_position,
+    json_size,
+)
 from communication.core.metrics import DELIVERY_LATENCY, LIVE_SUBSCRIBERS, STREAM_VALUES_DELIVERED
-from communication.protocol.errors import WorkflowNotFound
+from communication.core.ratelog import RateLimitedLog
+from communication.core.settings import Settings
+from communication.protocol.errors import (
+    SubscriptionCapacity,
+    TooManySubscriptions,
+    WorkflowNotFound,
+)
+
+__all__ = ["End", "Hub", "Item", "Subscription", "record_delivery"]
 
 log = logging.getLogger("communication.core.hub")
 
-K = TypeVar("K")
 _READ_BATCH = 500
-
-
-@dataclass(frozen=True)
-class End:
-    """Terminal item of a subscription: why it ended and where a reader would continue."""
-
-    reason: str  # "closed" | "workflow_finished" | "overflow" | "shutdown"
-    next_offset: int
-    workflow_status: str | None
-
-
-@dataclass(frozen=True)
-class Item:
-    """One delivered value at its durable position (stream offset, or event version).
-
-    ``read_at`` (monotonic clock) is when the hub read the committed value from the database: the start of the
-    delivery-latency histogram, since the write's own commit time is not known to this process. ``frames``
-    caches the item's encoded wire frames (see ``communication.http.frames``).
-    """
-
-    position: int
-    value: Any
-    read_at: float = field(default_factory=time.monotonic, compare=False)
-    # Encoded frames by kind, filled lazily by communication.http.frames: every subscriber of a feed gets the
-    # same Item object, so each value is encoded once per feed, not once per subscriber.
-    frames: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-
-CatchUp = tuple[list[Item], End | None]
-
-
-class _Feed(Generic[K]):
-    """Shared state of one durable reader: a buffer of recent items and a change signal."""
-
-    def __init__(self, hub: Hub, key: K, buffer_size: int) -> None:
-        self.hub = hub
-        self.key = key
-        self.items: list[Item] = []  # ascending positions; trimmed to the newest ``capacity``
-        self.capacity = buffer_size
-        self.next_position = 0  # first position not yet read (streams: next offset)
-        self.covered_from = 0  # the buffer holds every item with covered_from <= position < next_position
-        self.status: str | None = None
-        self.ended: End | None = None
-        self.subscribers = 0
-        self.wake = asyncio.Event()
-        self._changed = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    @property
-    def base(self) -> int:
-        """Lowest position the buffer still answers for (positions may be sparse, e.g. event versions)."""
-        return self.covered_from
-
-    def start_at(self, position: int) -> None:
-        self.next_position = self.covered_from = position
-
-    def append(self, item: Item) -> None:
-        self.items.append(item)
-        if len(self.items) > 2 * self.capacity:  # amortised trim keeps appends O(1)
-            del self.items[: len(self.items) - self.capacity]
-            self.covered_from = self.items[0].position
-
-    def since(self, position: int) -> list[Item]:
-        """Buffered items at or after ``position`` (O(log n) to find)."""
-        return self.items[bisect_left(self.items, position, key=lambda it: it.position) :]
-
-    def changed(self) -> asyncio.Event:
-        """The event set at the next change; await it after finding nothing new."""
-        return self._changed
-
-    def publish(self) -> None:
-        old, self._changed = self._changed, asyncio.Event()
-        old.set()
+#: A read that fails for another reason than an unreachable database is retried this often, then the feed ends.
+MAX_READ_FAILURES = 5
+_BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
 
 
 class Hub:
@@ -118,51 +70,78 @@ class Hub:
         poll_interval: float | None,
         recheck_interval: float = 1.0,
         buffer_size: int = 4096,
+        buffer_bytes: int = 8 * 1024 * 1024,
         linger_seconds: float = 5.0,
+        listen_url: str | None = None,
+        max_per_workflow: int = 2000,
+        max_per_process: int = 10_000,
     ) -> None:
         """Args:
-        poll_interval: re-read period of every active feed (SQLite: writes by other processes are only
-            seen by polling); ``None`` on Postgres, where NOTIFY wakes feeds.
-        recheck_interval: safety re-read period when notifications are the wake source.
-        buffer_size: values kept per feed; a live subscriber further behind is dropped.
+        poll_interval: SQLite: how often one query looks for writes (``None`` on Postgres).
+        recheck_interval: how often every followed feed's head and status are re-read (one transaction).
+        buffer_size: values kept per feed; buffer_bytes: bytes (JSON length) kept per feed. A live subscriber
+            further behind is dropped with ``overflow``.
         linger_seconds: how long a feed without subscribers stays alive (reconnects reuse it).
+        listen_url: Postgres: the database to ``LISTEN`` on.
+        max_per_workflow, max_per_process: caps on open subscriptions.
         """
+        from communication.core.hub_watch import Watcher  # the watcher drives feeds; it needs this module's types
+
         self._loop = asyncio.get_running_loop()
-        self._interval = poll_interval if poll_interval is not None else recheck_interval
         self._buffer_size = buffer_size
+        self._buffer_bytes = buffer_bytes
         self._linger = linger_seconds
-        self._streams: dict[tuple[str, str], _Feed[tuple[str, str]]] = {}
-        self._events: dict[str, _Feed[str]] = {}
+        self._max_per_workflow = max_per_workflow
+        self._max_per_process = max_per_process
+        self._streams: dict[tuple[str, str], Feed] = {}
+        self._events: dict[str, Feed] = {}
+        self._by_workflow: dict[str, set[Feed]] = {}
+        self._subs_by_workflow: Counter[str] = Counter()
+        self._subs_total = 0
         self._closed = False
+        self.errors = RateLimitedLog(log, interval=60.0)
         self.db_reads = 0  # feed reads since start (benchmarks: database work per write)
-        self._uninstall: Callable[[], None] = store.install_write_hooks(self._on_write_threadsafe)
+        self.watcher = Watcher(self, poll_interval=poll_interval, recheck_interval=recheck_interval, url=listen_url)
+        self.watcher.start()
 
-    # -- wake-ups -------------------------------------------------------------------------------------------
-    def _on_write_threadsafe(self, channel: str, payload: str) -> None:
-        if not self._closed:
-            self._loop.call_soon_threadsafe(self._on_write, channel, payload)
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Hub:
+        """A hub configured by ``settings`` (SQLite polls every ``hub_poll_seconds``; Postgres LISTENs)."""
+        sqlite = settings.is_sqlite()
+        return cls(
+            poll_interval=settings.hub_poll_seconds if sqlite else None,
+            recheck_interval=settings.hub_recheck_seconds,
+            buffer_size=settings.hub_buffer_size,
+            buffer_bytes=settings.hub_buffer_bytes,
+            linger_seconds=settings.hub_linger_seconds,
+            listen_url=None if sqlite else settings.resolved_database_url(),
+            max_per_workflow=settings.max_subscriptions_per_workflow,
+            max_per_process=settings.max_subscriptions_per_process,
+        )
 
-    def _on_write(self, channel: str, payload: str) -> None:
-        # Payload is "workflow_id::key"; ids and keys may contain ':', so try every split point.
-        start = 0
-        while (i := payload.find("::", start)) != -1:
-            wid, key = payload[:i], payload[i + 2 :]
-            if channel == store.STREAMS_CHANNEL:
-                feed = self._streams.get((wid, key))
-                if feed is not None:
-                    feed.wake.set()
-            else:
-                efeed = self._events.get(wid)
-                if efeed is not None:
-                    efeed.wake.set()
-            start = i + 1
+    # -- what the watcher sees --------------------------------------------------------------------------------
+    def stream_feeds(self) -> dict[tuple[str, str], Feed]:
+        """Live stream feeds by (workflow id, key)."""
+        return self._streams
+
+    def event_feeds(self) -> dict[str, Feed]:
+        """Live event feeds by workflow id."""
+        return self._events
+
+    def feeds_of(self, workflow_id: str) -> set[Feed]:
+        """Every live feed of one workflow."""
+        return self._by_workflow.get(workflow_id, set())
+
+    def has_feeds(self) -> bool:
+        """Whether any feed is alive."""
+        return bool(self._streams or self._events)
 
     # -- public API -----------------------------------------------------------------------------------------
     async def close(self) -> None:
-        """Stop every feed (subscribers end with ``shutdown``) and remove the DBOS hooks."""
+        """Stop every feed (subscribers end with ``shutdown``) and the watcher."""
         self._closed = True
-        self._uninstall()
-        feeds: list[_Feed[Any]] = [*self._streams.values(), *self._events.values()]
+        await self.watcher.close()
+        feeds: list[Feed] = [*self._streams.values(), *self._events.values()]
         for feed in feeds:
             if feed.task is not None:
                 feed.task.cancel()
@@ -175,27 +154,101 @@ class Hub:
             feed.publish()
 
     def stats(self) -> dict[str, int]:
-        """Counts for metrics and benchmarks."""
+        """Counts for metrics, tests and benchmarks."""
         return {
             "stream_feeds": len(self._streams),
             "event_feeds": len(self._events),
             "subscribers": sum(f.subscribers for f in self._streams.values())
             + sum(f.subscribers for f in self._events.values()),
+            "subscriptions": self._subs_total,
+            "buffered_bytes": sum(f.bytes for f in self._streams.values())
+            + sum(f.bytes for f in self._events.values()),
             "db_reads": self.db_reads,
         }
 
-    async def tail_stream(self, workflow_id: str, key: str, offset: int) -> AsyncIterator[Item | End]:
+    async def tail_stream(self, workflow_id: str, key: str, offset: int) -> Subscription:
         """Open a tail of the stream from ``offset``: values (catch-up, then live), then one :class:`End`.
 
         Raises:
+            ValidationFailed: ``offset`` outside what storage can hold.
+            TooManySubscriptions, SubscriptionCapacity: a cap is reached.
             WorkflowNotFound: at once, if the workflow does not exist (before any response is started).
         """
-        if await asyncio.to_thread(store.workflow_status, workflow_id) is None:
-            raise WorkflowNotFound(workflow_id)
-        return self._tail(workflow_id, key, offset)
+        check_position(offset, "offset")
+        release = self._acquire(workflow_id)
+        try:
+            if await asyncio.to_thread(store.workflow_status, workflow_id) is None:
+                raise WorkflowNotFound(workflow_id)
+        except BaseException:
+            release()
+            raise
+        return Subscription(self._tail(workflow_id, key, offset), release)
 
+    async def watch_events(self, workflow_id: str, after_version: int) -> Subscription:
+        """Open a watch of the workflow's events newer than ``after_version``, then one :class:`End`.
+
+        Items carry ``{"key", "value", "version"}``: first the current value of every key (ordered by version),
+        then every later ``set_event``.
+
+        Raises:
+            ValidationFailed: ``after_version + 1`` outside what storage can hold.
+            TooManySubscriptions, SubscriptionCapacity: a cap is reached.
+            WorkflowNotFound: at once, if the workflow does not exist.
+        """
+        check_position(after_version + 1, "after_version")
+        release = self._acquire(workflow_id)
+        try:
+            status, current = await asyncio.to_thread(store.read_events, workflow_id)
+            if status is None:
+                raise WorkflowNotFound(workflow_id)
+        except BaseException:
+            release()
+            raise
+        fresh = sorted((v.version, k, v.value) for k, v in current.items() if v.version > after_version)
+        return Subscription(self._watch(workflow_id, after_version, fresh), release)
+
+    def follow_events(self, workflow_id: str, after_version: int) -> Subscription:
+        """Like :meth:`watch_events` without the opening snapshot: only sets with version > ``after_version``.
+
+        For callers that have just read the workflow's events themselves (it exists, and ``after_version`` is its
+        newest version), so the watch does not read them a second time.
+
+        Raises:
+            ValidationFailed, TooManySubscriptions, SubscriptionCapacity: as :meth:`watch_events`.
+        """
+        check_position(after_version + 1, "after_version")
+        release = self._acquire(workflow_id)
+        return Subscription(self._watch(workflow_id, after_version, []), release)
+
+    # -- caps -----------------------------------------------------------------------------------------------
+    def _acquire(self, workflow_id: str) -> Callable[[], None]:
+        if self._subs_total >= self._max_per_process:
+            raise SubscriptionCapacity(
+                f"this server holds its maximum of {self._max_per_process} live subscriptions; retry later",
+                scope="process",
+                limit=self._max_per_process,
+            )
+        if self._subs_by_workflow[workflow_id] >= self._max_per_workflow:
+            raise TooManySubscriptions(
+                f"workflow {workflow_id!r} has its maximum of {self._max_per_workflow} live subscriptions",
+                scope="workflow",
+                limit=self._max_per_workflow,
+                workflow_id=workflow_id,
+            )
+        self._subs_total += 1
+        self._subs_by_workflow[workflow_id] += 1
+
+        def release() -> None:
+            self._subs_total -= 1
+            self._subs_by_workflow[workflow_id] -= 1
+            if self._subs_by_workflow[workflow_id] <= 0:
+                del self._subs_by_workflow[workflow_id]
+
+        return release
+
+    # -- subscribers ----------------------------------------------------------------------------------------
     async def _tail(self, workflow_id: str, key: str, offset: int) -> AsyncIterator[Item | End]:
-        feed = self._stream_feed(workflow_id, key, offset)
+        feed = self._stream_feed(workflow_id, key)
         feed.subscribers += 1
         LIVE_SUBSCRIBERS.labels(kind="stream").inc()
         try:
@@ -203,31 +256,7 @@ class Hub:
                 yield out
         finally:
             LIVE_SUBSCRIBERS.labels(kind="stream").dec()
-            self._release(feed, self._streams, (workflow_id, key))
-
-    async def watch_events(self, workflow_id: str, after_version: int) -> AsyncIterator[Item | End]:
-        """Open a watch of the workflow's events newer than ``after_version``, then one :class:`End`.
-
-        Items carry ``{"key", "value", "version"}``: first the current value of every key (newest first by
-        key, ordered by version), then every later ``set_event``.
-
-        Raises:
-            WorkflowNotFound: at once, if the workflow does not exist.
-        """
-        status, current = await asyncio.to_thread(store.read_events, workflow_id)
-        if status is None:
-            raise WorkflowNotFound(workflow_id)
-        fresh = sorted((v.version, k, v.value) for k, v in current.items() if v.version > after_version)
-        return self._watch(workflow_id, after_version, fresh)
-
-    def follow_events(self, workflow_id: str, after_version: int) -> AsyncIterator[Item | End]:
-        """Like :meth:`watch_events` without the opening snapshot: only sets with version > ``after_version``.
-
-        For callers that have just read the workflow's events themselves (it exists, and ``after_version`` is its
-        newest version), so the watch does not read them a second time; the feed reads the history after
-        ``after_version``, so nothing set in between is missed.
-        """
-        return self._watch(workflow_id, after_version, [])
+            self._release(feed)
 
     async def _watch(
         self, workflow_id: str, after_version: int, fresh: list[tuple[int, str, Any]]
@@ -236,7 +265,7 @@ class Hub:
         for version, key, value in fresh:
             yield Item(version, {"key": key, "value": value, "version": version})
             position = version + 1
-        feed = self._event_feed(workflow_id, position)
+        feed = self._event_feed(workflow_id)
         feed.subscribers += 1
         LIVE_SUBSCRIBERS.labels(kind="events").inc()
         try:
@@ -244,15 +273,21 @@ class Hub:
                 yield out
         finally:
             LIVE_SUBSCRIBERS.labels(kind="events").dec()
-            self._release(feed, self._events, workflow_id)
+            self._release(feed)
 
-    # -- subscribers ----------------------------------------------------------------------------------------
     async def _follow(
-        self, feed: _Feed[Any], position: int, catch_up: Callable[[int], Awaitable[CatchUp]]
+        self, feed: Feed, position: int, catch_up: Callable[[int], Awaitable[CatchUp]]
     ) -> AsyncIterator[Item | End]:
-        caught_up = False  # reached the feed's head at least once: from then on the subscriber is live
+        caught_up = False  # served from the feed's buffer at least once: from then on the subscriber is live
+        failures = 0
         while True:
             signal = feed.changed()
+            if not feed.located:
+                if feed.ended is not None:
+                    yield End(feed.ended.reason, position, feed.ended.workflow_status)
+                    return
+                await signal.wait()
+                continue
             if position < feed.base:
                 if caught_up:
                     # Fell behind the bounded buffer while live: drop; the client resumes from its position.
@@ -260,7 +295,16 @@ class Hub:
                     return
                 # Replaying history older than the buffer: read it from the database, on this subscriber's
                 # own account, so it never holds the feed or other subscribers back.
-                items, end = await catch_up(position)
+                try:
+                    items, end = await catch_up(position)
+                except Exception as exc:  # noqa: BLE001 - logged (rate-limited) by _give_up, retried or ended
+                    failures += 1
+                    if self._give_up(exc, failures, ("catch-up", feed.kind, feed.workflow_id, feed.key)):
+                        yield End("error", position, feed.status)
+                        return
+                    await asyncio.sleep(_backoff(failures))
+                    continue
+                failures = 0
                 for item in items:
                     yield item
                     position = item.position + 1
@@ -270,13 +314,12 @@ class Hub:
                 if not items:
                     await signal.wait()
                 continue
-            pending = feed.since(position)
-            if pending:
-                for item in pending:
-                    yield item
-                    position = item.position + 1
+            caught_up = True  # served from the shared buffer from now on: live
+            buffered = feed.first_from(position)
+            if buffered is not None:
+                yield buffered
+                position = buffered.position + 1
                 continue
-            caught_up = True
             if feed.ended is not None:
                 yield End(feed.ended.reason, max(position, feed.ended.next_offset), feed.ended.workflow_status)
                 return
@@ -302,91 +345,153 @@ class Hub:
         return read
 
     # -- feeds ----------------------------------------------------------------------------------------------
-    def _stream_feed(self, workflow_id: str, key: str, offset: int) -> _Feed[tuple[str, str]]:
+    def _new_feed(self, kind: str, workflow_id: str, key: str | None) -> Feed:
+        feed = Feed(kind, workflow_id, key, self._buffer_size, self._buffer_bytes)
+        self._by_workflow.setdefault(workflow_id, set()).add(feed)
+        runner = self._run_stream_feed if kind == "stream" else self._run_event_feed
+        feed.task = asyncio.create_task(self._run(feed, runner))
+        self.watcher.feed_added()
+        return feed
+
+    def _stream_feed(self, workflow_id: str, key: str) -> Feed:
         feed = self._streams.get((workflow_id, key))
         if feed is None:
-            feed = _Feed(self, (workflow_id, key), self._buffer_size)
-            feed.start_at(offset)
-            feed.task = asyncio.create_task(self._run_stream_feed(feed))
-            self._streams[(workflow_id, key)] = feed
+            feed = self._streams[(workflow_id, key)] = self._new_feed("stream", workflow_id, key)
         return feed
 
-    def _event_feed(self, workflow_id: str, position: int) -> _Feed[str]:
+    def _event_feed(self, workflow_id: str) -> Feed:
         feed = self._events.get(workflow_id)
         if feed is None:
-            feed = _Feed(self, workflow_id, self._buffer_size)
-            feed.start_at(position)
-            feed.task = asyncio.create_task(self._run_event_feed(feed))
-            self._events[workflow_id] = feed
+            feed = self._events[workflow_id] = self._new_feed("events", workflow_id, None)
         return feed
 
-    def _release(self, feed: _Feed[Any], registry: dict[Any, Any], key: Any) -> None:
+    def _release(self, feed: Feed) -> None:
         feed.subscribers -= 1
-        if feed.subscribers == 0:
-            self._loop.call_later(self._linger, self._retire, feed, registry, key)
+        if feed.subscribers == 0 and not self._closed:
+            self._loop.call_later(self._linger, self._retire, feed)
 
-    def _retire(self, feed: _Feed[Any], registry: dict[Any, Any], key: Any) -> None:
+    def _retire(self, feed: Feed) -> None:
+        registry: dict[Any, Feed] = self._streams if feed.kind == "stream" else self._events
+        key: Any = (feed.workflow_id, feed.key) if feed.kind == "stream" else feed.workflow_id
         if feed.subscribers == 0 and registry.get(key) is feed:
             del registry[key]
+            feeds = self._by_workflow.get(feed.workflow_id)
+            if feeds is not None:
+                feeds.discard(feed)
+                if not feeds:
+                    del self._by_workflow[feed.workflow_id]
             if feed.task is not None:
                 feed.task.cancel()
+            feed.items.clear()  # the memory goes now, whoever still holds the feed object
+            feed.bytes = 0
+            if not self.has_feeds():
+                self.watcher.idle()
 
-    async def _pause_after_error(self, feed: _Feed[Any]) -> None:
-        # A failed read (database restarting, network blip) must not end the feed: every subscriber would stall
-        # on it. Wait a little (or for the next write signal) and read again.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(feed.wake.wait(), max(self._interval, 0.5))
+    def _give_up(self, exc: Exception, failures: int, where: tuple[Any, ...]) -> bool:
+        """Log (rate-limited) a failed read; whether to stop retrying it (never while the database is away)."""
+        transient = store.is_connection_error(exc)
+        give_up = not transient and failures >= MAX_READ_FAILURES
+        what = (" ".join(str(w) for w in where[:2]), "/".join(str(w) for w in where[2:] if w is not None))
+        key = (where, type(exc).__name__, str(exc)[:200])
+        self.errors.warning(
+            key,
+            "hub %s read of %s failed (%s: %s); retrying with backoff",
+            *what,
+            type(exc).__name__,
+            str(exc)[:200],
+            exc_info=exc,
+        )
+        if give_up:
+            self.errors.warning(
+                (key, "give-up"),
+                "hub %s read of %s failed %d times (%s); its subscribers end with reason 'error'",
+                *what,
+                failures,
+                type(exc).__name__,
+            )
+        return give_up
 
-    async def _run_stream_feed(self, feed: _Feed[tuple[str, str]]) -> None:
-        wid, key = feed.key
+    async def _run(self, feed: Feed, read_once: Callable[[Feed], Awaitable[bool]]) -> None:
+        failures = 0
+        await self.watcher.ready()  # notifications in place before the first read: no write falls in between
         while feed.ended is None:
             feed.wake.clear()  # before the read: a write after it leaves the wake set
             self.db_reads += 1
             try:
-                page = await asyncio.to_thread(store.read_stream, wid, key, feed.next_position, _READ_BATCH)
-            except Exception:  # e.g. Postgres restarting: keep the feed and its subscribers, and retry
-                log.warning("stream feed %s/%s: read failed; retrying", wid, key, exc_info=True)
-                await self._pause_after_error(feed)
-                continue
-            if page is None:
-                feed.ended = End("workflow_finished", feed.next_position, None)
-            else:
-                feed.status = page.status
-                for i, value in enumerate(page.values):
-                    feed.append(Item(feed.next_position + i, value))
-                feed.next_position = page.next_offset
-                if page.closed:
-                    feed.ended = End("closed", feed.next_position, page.status)
-                elif not page.values and store.is_terminal(page.status):
-                    feed.ended = End("workflow_finished", feed.next_position, page.status)
-            feed.publish()
-            if feed.ended is None and not (page is not None and len(page.values) == _READ_BATCH):
+                full = await read_once(feed)
+            except Exception as exc:  # noqa: BLE001 - e.g. Postgres restarting; logged by _give_up
+                failures += 1
+                if self._give_up(exc, failures, ("feed", feed.kind, feed.workflow_id, feed.key)):
+                    feed.ended = End("error", feed.next_position, feed.status)
+                    feed.publish()
+                    return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(feed.wake.wait(), self._interval)
+                    await asyncio.wait_for(feed.wake.wait(), _backoff(failures))
+                continue
+            failures = 0
+            feed.publish()
+            if feed.ended is None and not full:
+                await feed.wake.wait()
 
-    async def _run_event_feed(self, feed: _Feed[str]) -> None:
-        wid = feed.key
-        while feed.ended is None:
-            feed.wake.clear()
-            self.db_reads += 1
-            try:
-                status, changes = await asyncio.to_thread(
-                    store.read_event_changes, wid, feed.next_position - 1, _READ_BATCH
-                )
-            except Exception:  # e.g. Postgres restarting: keep the feed and its subscribers, and retry
-                log.warning("event feed %s: read failed; retrying", wid, exc_info=True)
-                await self._pause_after_error(feed)
-                continue
-            feed.status = status
-            for ch in changes:
-                feed.append(Item(ch.version, {"key": ch.key, "value": ch.value, "version": ch.version}))
-                feed.next_position = ch.version + 1
-            if status is None or (not changes and store.is_terminal(status)):
-                feed.ended = End("workflow_finished", feed.next_position, status)
-            feed.publish()
-            if feed.ended is None and len(changes) < _READ_BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(feed.wake.wait(), self._interval)
+    def _batch(self) -> int:
+        # One read never brings more than half a buffer (in count, and below in bytes): a subscriber that was at
+        # the head before a burst is never overflowed by the burst itself, only by not reading.
+        return max(1, min(_READ_BATCH, self._buffer_size // 2))
+
+    def _take(self, feed: Feed, items: list[Item]) -> int:
+        """Append ``items`` until half the byte budget is used by this read; how many were taken (at least one)."""
+        used = 0
+        for n, item in enumerate(items):
+            used += item.size
+            if n > 0 and used > self._buffer_bytes // 2:
+                return n
+            feed.append(item)
+        return len(items)
+
+    async def _run_stream_feed(self, feed: Feed) -> bool:
+        wid, key = feed.workflow_id, str(feed.key)
+        if not feed.located:
+            feed.start_at(await asyncio.to_thread(notifications.stream_head, wid, key))
+        batch = self._batch()
+        page = await asyncio.to_thread(store.read_stream, wid, key, feed.next_position, batch)
+        if page is None:
+            feed.ended = End("workflow_finished", feed.next_position, None)
+            return False
+        feed.status = page.status
+        start = feed.next_position
+        taken = self._take(feed, [Item(start + i, v, size=json_size(v)) for i, v in enumerate(page.values)])
+        feed.next_position = start + taken
+        if taken < len(page.values):
+            return True  # the rest on the next read, right away
+        if page.closed:
+            feed.ended = End("closed", feed.next_position, page.status)
+        elif not page.values and store.is_terminal(page.status):
+            feed.ended = End("workflow_finished", feed.next_position, page.status)
+        return len(page.values) == batch
+
+    async def _run_event_feed(self, feed: Feed) -> bool:
+        wid = feed.workflow_id
+        if not feed.located:
+            feed.start_at(await asyncio.to_thread(notifications.events_head, wid) + 1)
+        batch = self._batch()
+        status, changes = await asyncio.to_thread(store.read_event_changes, wid, feed.next_position - 1, batch)
+        feed.status = status
+        items = []
+        for ch in changes:
+            value = {"key": ch.key, "value": ch.value, "version": ch.version}
+            items.append(Item(ch.version, value, size=json_size(value)))
+        taken = self._take(feed, items)
+        if taken:
+            feed.next_position = items[taken - 1].position + 1
+        if taken < len(items):
+            return True
+        if status is None or (not changes and store.is_terminal(status)):
+            feed.ended = End("workflow_finished", feed.next_position, status)
+        return len(changes) == batch
+
+
+def _backoff(failures: int) -> float:
+    return float(min(_BACKOFF_START * 2.0 ** (failures - 1), _BACKOFF_MAX))
 
 
 def record_delivery(item: Item, transport: str) -> None:

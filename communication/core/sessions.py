@@ -21,7 +21,7 @@ from communication.core.settings import Settings
 from communication.core.streams import StreamService
 from communication.protocol.errors import SessionClosed, SessionNotFound, WorkflowNotFound
 from communication.protocol.models import StreamSnapshot
-from communication.protocol.validation import check_key
+from communication.protocol.validation import check_idempotency_key, check_key
 
 
 class SessionService:
@@ -60,6 +60,8 @@ class SessionService:
         """
         check_key(event_type, "type")
         check_key(session_id, "session_id")
+        if event_id is not None:
+            check_idempotency_key(event_id, "id")
         wid = session_workflow_id(session_id)
         event_id = event_id or str(uuid.uuid4())
         event: dict[str, Any] = {"type": event_type, "data": data, "id": event_id, "timestamp": time.time()}

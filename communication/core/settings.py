@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from communication.core.private_files import make_private_dir
+
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
@@ -20,9 +22,14 @@ class Settings(BaseSettings):
     """Server configuration. Every field can be set from the environment with the ``COMM_`` prefix.
 
     The database URL is also read from ``DBOS_SYSTEM_DATABASE_URL``, the name DBOS itself documents.
+    Order: arguments (``python server.py --port``) > environment > ``.env`` file > defaults.
     """
 
-    model_config = SettingsConfigDict(env_prefix="COMM_", extra="ignore", populate_by_name=True)
+    # Sources, highest first: init arguments (command-line flags), the environment, ``.env`` in the working
+    # directory (``--env-file`` names another), then the defaults below.
+    model_config = SettingsConfigDict(
+        env_prefix="COMM_", extra="ignore", populate_by_name=True, env_file=".env", env_file_encoding="utf-8"
+    )
 
     app_name: str = Field("dbos-comm", description="DBOS application name.")
     host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
@@ -61,7 +68,17 @@ class Settings(BaseSettings):
         le=60.0,
         description="Pause between steps of workflows started through the seed endpoints, so progress is observable.",
     )
-    executor_id: str | None = Field(None, description="DBOS executor id of this process.")
+    executor_id: str | None = Field(
+        None,
+        description="DBOS executor id of this process (default 'local'). One live process per id and database: a "
+        "second one refuses to start.",
+    )
+    monty_min_sleep_seconds: float = Field(
+        5.0, ge=0.01, le=86_400.0, description="Seed Monty demo: shortest sleep when the request names none."
+    )
+    monty_max_sleep_seconds: float = Field(
+        30.0, ge=0.01, le=86_400.0, description="Seed Monty demo: longest sleep when the request names none."
+    )
     workflows: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["workflows"],
         description="Python modules imported at start-up, comma-separated; each registers workflow types "
@@ -81,8 +98,53 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Values each fan-out feed keeps; a live subscriber further behind is dropped.",
     )
+    # Why 5 ms: on SQLite one query per interval finds the writes for *every* tailed stream and watched workflow
+    # (its cost does not grow with subscribers), and the interval is most of a value's delivery latency.
+    hub_poll_seconds: float = Field(
+        0.005, ge=0.001, le=5.0, description="SQLite: how often the hub's one change query looks for new writes."
+    )
     hub_recheck_seconds: float = Field(
         1.0, gt=0, le=60, description="Postgres: safety re-read of each live feed in case a NOTIFY was missed."
+    )
+    hub_buffer_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Bytes (JSON length of the values) each fan-out feed keeps; a live subscriber further behind is "
+        "dropped with 'overflow'.",
+    )
+    hub_linger_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long a fan-out feed without subscribers (and its buffer) is kept "
+        "for reconnecting clients before it is dropped.",
+    )
+    max_subscriptions_per_workflow: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="Open live subscriptions (SSE, WebSocket, blocking GETs) per workflow; "
+        "beyond: 429 too_many_subscriptions.",
+    )
+    max_subscriptions_per_process: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="Open live subscriptions per server process; beyond: 503 subscription_capacity.",
+    )
+    max_subscriptions_per_connection: int = Field(
+        32,
+        ge=1,
+        le=10_000,
+        description="Subscriptions one WebSocket may hold; beyond: an error frame too_many_subscriptions.",
+    )
+    thread_pool_size: int = Field(
+        64,
+        ge=4,
+        le=4096,
+        description="Threads of DBOS's executor, which also serves asyncio.to_thread (database reads) and sync "
+        "workflows and steps: bounds the process's thread count. Each running sync workflow holds one.",
     )
     session_idle_timeout_seconds: float = Field(
         300.0, gt=0, le=7 * 24 * 3600, description="A session without posts for this long closes with 'timeout'."
@@ -101,7 +163,7 @@ class Settings(BaseSettings):
         """The system database URL, defaulting to an SQLite file under ``data_dir`` (created here)."""
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.data_dir)  # 0700: it holds the database and the server secret
         return f"sqlite:///{(self.data_dir / f'{self.app_name}.sqlite').resolve()}"
 
     def is_sqlite(self) -> bool:
@@ -134,11 +196,20 @@ class Settings(BaseSettings):
     )
     public_base_url: str | None = Field(
         None,
-        description="Absolute URL clients reach the server at (https://flows.example.com); prefixes links minted "
-        "inside workflows. Unset: such links are paths. Links minted through the API use the request's URL.",
+        description="Absolute URL clients reach the server at (https://flows.example.com); prefixes callback links "
+        "(minted in workflows or over the API) and is the server's own origin. Unset: links minted over the API use "
+        "the request's host only when it is in COMM_ALLOWED_HOSTS; otherwise links are paths.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Origins allowed by CORS ('*' for any). Empty: no CORS headers."
+        default_factory=list,
+        description="Other origins allowed to use the API from a browser (CORS, state-changing requests, "
+        "WebSockets; '*' for any). Empty: same-origin only, no CORS headers.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to (host or host:port; '*' any). Set: other Host headers get "
+        "400 host_not_allowed, and callback links minted over the API use the request's host. Empty: any Host, "
+        "and such links use COMM_PUBLIC_BASE_URL or are paths.",
     )
     webhook_tolerance_seconds: float = Field(
         300.0, ge=1.0, le=86400.0, description="Largest accepted age (or skew) of a signed webhook's timestamp."
@@ -156,6 +227,7 @@ class Settings(BaseSettings):
     @field_validator(
         "api_keys",
         "cors_origins",
+        "allowed_hosts",
         "workflows",
         "webhook_secrets_standard",
         "webhook_secrets_stripe",

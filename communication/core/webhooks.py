@@ -6,12 +6,24 @@ secrets (so secrets can be rotated without dropping deliveries):
 * ``standard`` — Standard Webhooks: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64>``
   (space-separated list) of HMAC-SHA256 over ``"{id}.{timestamp}.{body}"``; secrets ``whsec_<base64 key>``.
 * ``stripe`` — ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>]`` of HMAC-SHA256 over ``"{t}.{body}"``; the
-  secret string itself is the key. The delivery id is the event's ``id`` from the (signed) body.
-* ``github`` — ``X-Hub-Signature-256: sha256=<hex>`` of HMAC-SHA256 over the body; delivery id in
-  ``X-GitHub-Delivery``. GitHub signs no timestamp, so only the delivery id guards against replays.
+  secret string itself is the key.
+* ``github`` — ``X-Hub-Signature-256: sha256=<hex>`` of HMAC-SHA256 over the body. GitHub signs neither a
+  timestamp nor its ``X-GitHub-Delivery`` id.
 
-The delivery id becomes the message's idempotency key (``webhook:<scheme>:<id>``): a redelivery is
-acknowledged as ``duplicate`` and nothing is stored twice, also after the workflow has finished.
+Replay protection: the message's idempotency key (``webhook:<scheme>:<id>``) is derived **only from signed
+content**, never from an unsigned header, so re-sending a captured request with other headers cannot make it new:
+
+* ``standard``: the signed ``webhook-id``; replays are also bounded by the signed timestamp's window;
+* ``stripe``: the event ``id`` from the signed body, else ``sha256(t "." body)`` over the *parsed* signed
+  timestamp (not the header's text, whose field order or spacing an attacker could vary); replays outside
+  ``webhook_tolerance_seconds`` are refused outright;
+* ``github``: ``sha256(body)`` — the same signed body is one delivery, whatever ``X-GitHub-Delivery`` says
+  (which is only reported back). Nothing bounds a GitHub replay in time, so the dedup window is the life of the
+  destination workflow's message history (DBOS keeps consumed messages): a replay is ``duplicate`` for as long as
+  the workflow exists, and refused (409) once it has finished, unless it was delivered before.
+
+A redelivery is acknowledged as ``duplicate`` and nothing is stored twice, also after the workflow has finished.
+The route's ``{workflow_id}`` is not signed: to bind the target to the signature, name it in the payload.
 """
 
 from __future__ import annotations
@@ -21,10 +33,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
@@ -45,7 +57,7 @@ from communication.protocol.errors import (
     WebhookTimestampOutOfWindow,
     WorkflowFinished,
 )
-from communication.protocol.validation import check_key, check_workflow_id, json_depth
+from communication.protocol.validation import check_key, check_workflow_id, matches, parse_json
 
 Scheme = Literal["standard", "stripe", "github"]
 SCHEMES: tuple[Scheme, ...] = ("standard", "stripe", "github")
@@ -60,11 +72,14 @@ class WebhookResult(BaseModel):
     """The answer to a verified delivery (any 2xx tells the provider to stop retrying)."""
 
     scheme: Scheme
-    delivery_id: str = Field(description="The provider's delivery id (becomes the message idempotency key).")
+    delivery_id: str = Field(
+        description="The provider's delivery id (GitHub: X-GitHub-Delivery, reported only), else the signed id the "
+        "message idempotency key is derived from."
+    )
     workflow_id: str
     topic: str
     outcome: Literal["delivered", "duplicate"] = Field(
-        description="'delivered': sent to the workflow now; 'duplicate': this delivery id was already delivered."
+        description="'delivered': sent to the workflow now; 'duplicate': this signed delivery was already delivered."
     )
 
 
@@ -107,6 +122,15 @@ def _parse_timestamp(raw: str) -> int:
     return int(raw)
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What a verified delivery carries besides its body."""
+
+    signed_id: str | None = None  # standard: webhook-id (covered by the signature)
+    timestamp: int | None = None  # stripe: the signed t=
+    reported_id: str | None = None  # github: X-GitHub-Delivery (NOT signed: reported only)
+
+
 class WebhookVerifier:
     """Verifies deliveries against the secrets configured in :class:`Settings`."""
 
@@ -126,26 +150,25 @@ class WebhookVerifier:
                 tolerance_seconds=self._tolerance,
             )
 
-    def verify(self, scheme: Scheme, headers: Mapping[str, str], body: bytes) -> str | None:
+    def verify(self, scheme: Scheme, headers: Mapping[str, str], body: bytes) -> Verified:
         """Check a delivery's signature (and timestamp, where the scheme signs one).
 
         Args:
             headers: request headers with lower-case names.
 
         Returns:
-            The delivery id from the headers, or ``None`` when the scheme carries it in the body (stripe)
-            or the sender omitted it (github).
+            What was signed besides the body (the Standard Webhooks id, the Stripe timestamp) and the unsigned
+            GitHub delivery id (reported, never used for deduplication).
 
         Raises:
             WebhookNotConfigured, WebhookSignatureMissing, WebhookSignatureInvalid, WebhookTimestampOutOfWindow.
         """
         try:
             if scheme == "standard":
-                return self._verify_standard(headers, body)
+                return Verified(signed_id=self._verify_standard(headers, body))
             if scheme == "stripe":
-                self._verify_stripe(headers, body)
-                return None
-            return self._verify_github(headers, body)
+                return Verified(timestamp=self._verify_stripe(headers, body))
+            return Verified(reported_id=self._verify_github(headers, body))
         except CommError as exc:
             WEBHOOK_REJECTIONS.labels(reason=exc.code).inc()
             raise
@@ -172,7 +195,7 @@ class WebhookVerifier:
         self._check_window(timestamp)
         return msg_id
 
-    def _verify_stripe(self, headers: Mapping[str, str], body: bytes) -> None:
+    def _verify_stripe(self, headers: Mapping[str, str], body: bytes) -> int:
         if not self._stripe:
             raise WebhookNotConfigured("no Stripe signing secret is configured", scheme="stripe")
         header = headers.get("stripe-signature")
@@ -192,6 +215,7 @@ class WebhookVerifier:
         if not _any_match(expected, presented):
             raise WebhookSignatureInvalid("signature does not match", scheme="stripe")
         self._check_window(timestamp)
+        return timestamp
 
     def _verify_github(self, headers: Mapping[str, str], body: bytes) -> str | None:
         if not self._github:
@@ -214,16 +238,14 @@ def decode_payload(body: bytes, content_type: str, max_depth: int) -> Any:
     Raises:
         MalformedJSON: not JSON, or nested deeper than ``max_depth``.
     """
-    text = body
+    text: bytes | str = body
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        fields = parse_qs(body.decode("utf-8", errors="replace"))
-        text = (fields.get("payload") or [""])[0].encode()
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedJSON("the webhook body is not JSON") from exc
-    json_depth(value, max_depth)
-    return value
+        try:
+            fields = parse_qs(body.decode("utf-8"), max_num_fields=100)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedJSON("the webhook form body is not valid", reason=str(exc)[:200]) from None
+        text = (fields.get("payload") or [""])[0]
+    return parse_json(text, max_depth)
 
 
 def _dig(value: Any, *path: str) -> Any:
@@ -254,7 +276,7 @@ def workflow_id_from_payload(payload: Any) -> str:
 
 def idempotency_key(scheme: Scheme, delivery_id: str) -> str:
     """The message idempotency key of a delivery (long or unusual ids are hashed to stay within the pattern)."""
-    if not _DELIVERY_ID_RE.match(delivery_id):
+    if not matches(_DELIVERY_ID_RE, delivery_id):
         delivery_id = "sha256:" + hashlib.sha256(delivery_id.encode()).hexdigest()
     return f"webhook:{scheme}:{delivery_id}"
 
@@ -286,14 +308,13 @@ class WebhookService:
             The verification errors of :meth:`WebhookVerifier.verify` (nothing is delivered), MalformedJSON,
             ValidationFailed, WorkflowNotFound, WorkflowFinished (only for a delivery not seen before).
         """
-        delivery_id = self._verifier.verify(scheme, headers, body)
+        verified = self._verifier.verify(scheme, headers, body)
         payload = decode_payload(body, headers.get("content-type", ""), self._max_depth)
-        if delivery_id is None:
-            event_id = _dig(payload, "id") if scheme == "stripe" else None
-            delivery_id = event_id if isinstance(event_id, str) and event_id else _body_id(headers, body)
+        dedup_id = signed_delivery_id(scheme, verified, payload, body)
+        delivery_id = verified.reported_id or dedup_id
         target = check_workflow_id(workflow_id) if workflow_id else workflow_id_from_payload(payload)
         chosen_topic = check_key(topic or DEFAULT_TOPICS[scheme], "topic")
-        key = idempotency_key(scheme, delivery_id)
+        key = idempotency_key(scheme, dedup_id)
         try:
             sent = await self._messages.send(target, payload, chosen_topic, key)
         except WorkflowFinished:
@@ -308,7 +329,13 @@ class WebhookService:
         )
 
 
-def _body_id(headers: Mapping[str, str], body: bytes) -> str:
-    # No delivery id: identical signed requests (an exact replay) map to the same key.
-    stamp = headers.get("stripe-signature", "").split(",")[0]
-    return "sha256:" + hashlib.sha256(stamp.encode() + b"|" + body).hexdigest()
+def signed_delivery_id(scheme: Scheme, verified: Verified, payload: Any, body: bytes) -> str:
+    """The delivery's identity, derived only from what the signature covers (see the module docstring)."""
+    if scheme == "standard" and verified.signed_id:
+        return verified.signed_id
+    if scheme == "stripe":
+        event_id = _dig(payload, "id")
+        if isinstance(event_id, str) and event_id:
+            return event_id
+        return "sha256:" + hashlib.sha256(f"{verified.timestamp}.".encode() + body).hexdigest()
+    return "sha256:" + hashlib.sha256(body).hexdigest()

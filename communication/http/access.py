@@ -9,6 +9,7 @@ whether the workflow exists. With no API key configured both allow everything.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Request
@@ -19,11 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from communication.core import callbacks
 from communication.core.auth import READ_TOKEN_PARAM, AccessControl, ReadToken, ServerSecret
 from communication.core.callbacks import CallbackLinks
+from communication.core.hub import End, Item
 from communication.core.settings import Settings
 from communication.core.webhooks import WebhookVerifier
 from communication.http.deps import CoreDep, WorkflowId
+from communication.http.origin import SameOriginMiddleware
 from communication.http.schemas import ErrorEnvelope, error_responses
-from communication.protocol.errors import TokenInvalid, Unauthorized
+from communication.protocol.errors import SecretEvent, TokenInvalid, Unauthorized
+from communication.protocol.models import EventsOut
+from communication.protocol.names import is_secret_event
 
 log = logging.getLogger("communication.http.access")
 
@@ -81,7 +86,47 @@ async def require_read_access(
         return
     if request.method not in ("GET", "HEAD"):
         raise TokenInvalid("read tokens only allow GET requests")
-    access.check_read_token(access_token, str(request.path_params.get("workflow_id", "")))
+    # Remembered so a live response (SSE) opened with this token ends when it expires.
+    request.state.read_token_expires_at = access.check_read_token(
+        access_token, str(request.path_params.get("workflow_id", ""))
+    )
+    # Read tokens end up in browsers and URLs: they must never read a secret (a callback link would let anyone
+    # holding the token approve). One key asked by name is refused; lists and watches drop secrets (below).
+    request.state.read_token_only = True
+    parts = request.scope["path"].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == "events" and is_secret_event(parts[-1]):
+        raise SecretEvent(
+            f"event {parts[-1]!r} holds a secret and read tokens never read secrets; use an API key", key=parts[-1]
+        )
+
+
+def read_token_only(request: Request) -> bool:
+    """Whether ``request`` was let in by a read token rather than an API key (see :func:`require_read_access`)."""
+    return bool(getattr(request.state, "read_token_only", False))
+
+
+def without_secret_events(items: AsyncIterator[Item | End]) -> AsyncIterator[Item | End]:
+    """An event watch with secret events (:func:`~communication.protocol.names.is_secret_event`) left out, for
+    subscribers holding only a read token. Closing it closes the watch underneath."""
+
+    async def filtered() -> AsyncIterator[Item | End]:
+        try:
+            async for out in items:
+                if isinstance(out, Item) and is_secret_event(str(out.value.get("key", ""))):
+                    continue
+                yield out
+        finally:
+            await items.aclose()  # type: ignore[attr-defined]
+
+    return filtered()
+
+
+def visible_events(events: EventsOut, request: Request) -> EventsOut:
+    """``events`` without secret keys when the request holds only a read token."""
+    if not read_token_only(request):
+        return events
+    kept = {k: v for k, v in events.events.items() if not is_secret_event(k)}
+    return events.model_copy(update={"events": kept})
 
 
 def include_with_access(app: FastAPI, router: APIRouter, public: list[APIRouter], read: list[APIRouter]) -> None:
@@ -110,6 +155,8 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     callbacks.install(app.state.links)  # workflows in this process mint links with the same secret
     if not settings.api_keys:
         log.warning("no API key configured (COMM_API_KEYS): every endpoint is open to anyone who can connect")
+    # Inside CORS (so a preflight is answered first) and outside the body limit (a refused request is not read).
+    app.add_middleware(SameOriginMiddleware, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -157,7 +204,10 @@ __all__ = [
     "Unauthorized",
     "include_with_access",
     "install_security",
+    "read_token_only",
     "require_api_key",
     "require_read_access",
     "router",
+    "visible_events",
+    "without_secret_events",
 ]

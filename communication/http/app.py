@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
+from communication.core import runtime
 from communication.core.config_check import check_settings
 from communication.core.hub import Hub
 from communication.core.registry import registry
@@ -21,8 +24,7 @@ from communication.http.access import include_with_access, install_security
 from communication.http.body_limit import BodyLimitMiddleware, document_body_errors
 from communication.http.errors import install_error_handlers
 from communication.http.routes import PUBLIC_ROUTERS, READ_ROUTERS, ROUTERS
-from communication.node import runtime
-from communication.node.serving import remaining_grace
+from communication.http.shutdown import remaining_grace
 
 DESCRIPTION = """
 Talk to running DBOS workflows over HTTP: **events** (blocking reads with bounded timeouts and versions),
@@ -43,11 +45,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_settings(settings)
         runtime.launch(settings)
-        app.state.hub = Hub(
-            poll_interval=settings.sqlite_polling_interval_sec if settings.is_sqlite() else None,
-            recheck_interval=settings.hub_recheck_seconds,
-            buffer_size=settings.hub_buffer_size,
+        # Until DBOS's first async call installs its own (bounded by thread_pool_size) executor as the loop's
+        # default, asyncio.to_thread runs on this one: bounded as well.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="comm-")
         )
+        app.state.hub = Hub.from_settings(settings)
         app.state.core = Core.build(settings, registry, app.state.hub)
         app.state.ready = True
         try:
@@ -64,7 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
                 # No grace: stop at once. Blocking the loop keeps its workflows from running on while DBOS goes away.
                 runtime.shutdown()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI / ReDoc from the installed fastapi-offline package, not from a CDN.
+    app = FastAPIOffline(
         title="DBOS workflow communication server",
         version="0.2.0",
         description=DESCRIPTION,
@@ -72,7 +76,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ready = False
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        openapi=lambda: app.openapi(),
+    )
     install_security(app, settings)  # after the body limit: CORS must be the outer layer
     install_error_handlers(app)
     for router in ROUTERS:

@@ -1,20 +1,37 @@
-"""ASGI middleware enforcing the request body size limit while reading, and the JSON depth limit.
+"""The one strict request-body path: size while reading, one ``Content-Type``, JSON only where JSON is declared.
 
-Why middleware and not a dependency: the limit must hold for chunked bodies (no Content-Length) and must
-stop reading as soon as the limit is crossed, before FastAPI buffers and parses the whole body.
+Why middleware and not a dependency: the size limit must hold for chunked bodies (no Content-Length) and stop
+reading as soon as it is crossed, and every JSON body must be checked *before* FastAPI parses it (FastAPI's parser
+accepts ``NaN`` and recurses as deep as the document goes).
+
+For each request with a body the middleware looks up the operation in the app's OpenAPI document and the media
+types its ``requestBody`` declares (a pydantic body parameter is declared JSON; routes that read the raw body
+declare theirs in ``openapi_extra``), so what is enforced is exactly what the contract says. Then:
+
+* more than one ``Content-Type`` header → 415 ``unsupported_media_type`` (two headers could be read differently
+  by two parsers);
+* a JSON route with a non-empty body that is not declared JSON (form data, text, no ``Content-Type``) → 415;
+* a JSON body is parsed once by :func:`communication.protocol.validation.parse_json` (UTF-8, depth checked on the
+  text before parsing, ``NaN``/``Infinity`` refused) → 400 ``malformed_json``; its ``Content-Type`` is then
+  normalised to ``application/json`` so FastAPI reads it exactly as checked.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from communication.http.contract import Operation, route_table
 from communication.http.errors import envelope
-from communication.protocol.errors import MalformedJSON
-from communication.protocol.validation import json_depth
+from communication.protocol.errors import CommError, MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+from communication.protocol.validation import parse_json
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 
 
 async def _reply(send: Send, status: int, code: str, message: str, details: dict[str, object]) -> None:
@@ -29,53 +46,64 @@ async def _reply(send: Send, status: int, code: str, message: str, details: dict
     await send({"type": "http.response.body", "body": body})
 
 
-def _json_kind(content_type: bytes | None) -> str:
-    """How FastAPI will treat the body: ``json`` (application/json or application/*+json, any case), ``maybe``
-    (no content type: FastAPI tries JSON too), ``other``. Mirrors FastAPI so no JSON body escapes the checks."""
-    if content_type is None or not content_type.strip():
-        return "maybe"
-    main = content_type.split(b";")[0].strip().lower()
-    if main == b"application/json" or (main.startswith(b"application/") and main.endswith(b"+json")):
-        return "json"
-    return "other"
+async def _fail(send: Send, exc: CommError) -> None:
+    await _reply(send, exc.status, exc.code, exc.message, exc.details)
+
+
+def media_type(content_type: bytes | None) -> str | None:
+    """The lower-case ``type/subtype`` of a ``Content-Type`` value, folding ``application/*+json`` into
+    ``application/json`` (FastAPI parses both as JSON); ``None`` when absent or empty."""
+    if content_type is None:
+        return None
+    main = content_type.split(b";")[0].strip().lower().decode("latin-1")
+    if not main:
+        return None
+    if main.startswith("application/") and main.endswith("+json"):
+        return JSON
+    return main
 
 
 class BodyLimitMiddleware:
-    """Reject bodies over ``max_bytes`` with 413 and JSON nesting over ``max_depth`` with 400."""
+    """Reject bodies over ``max_bytes`` (413), ambiguous or undeclared media types (415), and JSON that is
+    malformed, non-finite or nested over ``max_depth`` (400)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, max_depth: int, openapi: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self._openapi = openapi
+        self._table: list[Operation] | None = None
 
-    def _check_json(self, body: bytes, *, strict: bool) -> MalformedJSON | None:
-        """The reason to reject ``body``, or ``None``. Not JSON is a rejection only when declared as JSON (a body
-        without a content type may be meant for a route that ignores it); too deep is always one."""
-        try:
-            value = json.loads(body)
-        except RecursionError:
-            return MalformedJSON("JSON nests too deeply", max_depth=self.max_depth)
-        except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not UTF-8/16/32
-            if not strict:
-                return None
-            details: dict[str, object] = {"reason": str(exc)[:200]}
-            if isinstance(exc, json.JSONDecodeError):
-                details.update(line=exc.lineno, column=exc.colno)
-            return MalformedJSON("request body is not valid JSON", **details)
-        try:
-            json_depth(value, self.max_depth)
-        except MalformedJSON as exc:
-            return exc
+    def _route_media(self, scope: Scope) -> frozenset[str] | None:
+        """The media types the matched operation accepts; ``None`` when it takes no body or nothing matches
+        (the router answers 404/405 and the body is never read)."""
+        if self._openapi is None:
+            return frozenset({JSON})  # no contract to consult: treat every body as JSON (strictest)
+        if self._table is None:
+            self._table = route_table(self._openapi())  # built once, at the first request with a body
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]  # mounted under a prefix: the document's paths are relative to it
+        method = scope["method"]
+        for operation_method, regex, media in self._table:
+            if operation_method == method and regex.match(path):
+                return media
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
+        content_types = [v for k, v in scope["headers"] if k == b"content-type"]
+        if len(content_types) > 1:
+            await _fail(send, UnsupportedMediaType("send exactly one Content-Type header", count=len(content_types)))
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _reply(send, 413, "payload_too_large", "request body too large", {"max_bytes": self.max_bytes})
+            await _fail(send, PayloadTooLarge("request body too large", max_bytes=self.max_bytes))
             return
         chunks: list[bytes] = []
         size = 0
@@ -87,16 +115,31 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _reply(send, 413, "payload_too_large", "request body too large", {"max_bytes": self.max_bytes})
+                await _fail(send, PayloadTooLarge("request body too large", max_bytes=self.max_bytes))
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        kind = _json_kind(headers.get(b"content-type"))
-        if body and kind != "other":
-            rejection = self._check_json(body, strict=kind == "json")
-            if rejection is not None:
-                await _reply(send, 400, rejection.code, rejection.message, rejection.details)
+        accepted = self._route_media(scope)
+        if body and accepted is not None and JSON in accepted:
+            kind = media_type(content_types[0] if content_types else None)
+            if kind == JSON:
+                try:
+                    parse_json(body, self.max_depth)
+                except MalformedJSON as exc:
+                    await _fail(send, exc)
+                    return
+                headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+                scope = {**scope, "headers": [*headers, (b"content-type", JSON.encode())]}
+            elif kind not in accepted:
+                await _fail(
+                    send,
+                    UnsupportedMediaType(
+                        f"this route takes {' or '.join(sorted(accepted))}; send 'Content-Type: application/json'",
+                        content_type=kind,
+                        accepted=sorted(accepted),
+                    ),
+                )
                 return
 
         replayed = False
@@ -112,13 +155,14 @@ class BodyLimitMiddleware:
 
 
 _BODY_ERRORS = {
-    "400": "Malformed JSON, or nested deeper than allowed (malformed_json)",
+    "400": "Malformed JSON: invalid, not UTF-8, NaN/Infinity, or nested deeper than allowed (malformed_json)",
     "413": "Body too large (payload_too_large)",
+    "415": "Content-Type missing, repeated, or not the route's media type (unsupported_media_type)",
 }
 
 
 def document_body_errors(app: FastAPI) -> None:
-    """Declare, on every operation that takes a request body, the 400 and 413 this middleware answers.
+    """Declare, on every operation that takes a request body, the 400, 413 and 415 this middleware answers.
 
     The middleware guards every route, so the OpenAPI document must say so everywhere, not only where a
     router remembered to list them.

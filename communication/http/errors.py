@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from communication.http.contract import allowed_methods
 from communication.protocol.errors import CommError
 
 log = logging.getLogger("communication.http.errors")
@@ -42,10 +43,19 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "request failed validation", {"errors": errors})
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    return error_response(exc.status_code, code, str(exc.detail))
+    response = error_response(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        # RFC 9110: Allow lists every method of the resource. Starlette names only the first route's, and FastAPI
+        # has one route per method, so take them from the contract.
+        path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+        methods = allowed_methods(request.app.openapi(), path)
+        if methods:
+            response.headers["Allow"] = ", ".join(methods)
+    return response
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:

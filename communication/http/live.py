@@ -8,20 +8,26 @@ after that position. The same tails are served on the snapshot URLs when the cli
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from communication.core.hub import End, Hub, Item
 from communication.core.settings import Settings
+from communication.http.access import read_token_only, without_secret_events
 from communication.http.deps import CoreDep, SettingsDep, StreamKey, WorkflowId
-from communication.http.frames import encode_json, sse_live
+from communication.http.frames import encode_json, sse_frame, sse_live
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
-from communication.protocol.errors import ValidationFailed
-from communication.protocol.validation import check_key
+from communication.protocol.errors import TokenExpired, ValidationFailed
+from communication.protocol.validation import MAX_POSITION, check_key
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}", tags=["live"])
 
@@ -39,16 +45,85 @@ def wants_sse(request: Request) -> bool:
 
 
 def resume_position(last_event_id: str | None, default: int) -> int:
-    """The first position to send: after ``Last-Event-ID`` when present, else ``default``."""
+    """The first position to send: after ``Last-Event-ID`` when present, else ``default``.
+
+    Raises:
+        ValidationFailed: not an integer, or the position after it is not one storage can hold
+            (``-1 <= Last-Event-ID < MAX_POSITION``).
+    """
     if last_event_id is None or last_event_id.strip() == "":
         return default
+    text = last_event_id.strip()
+    if len(text) > 20:  # longer than any 64-bit integer: refuse before parsing (int() of huge text is slow)
+        raise ValidationFailed("Last-Event-ID is not a position", field="Last-Event-ID")
     try:
-        last = int(last_event_id)
+        last = int(text)
     except ValueError:
         raise ValidationFailed("Last-Event-ID must be an integer position", field="Last-Event-ID") from None
-    if last < -1:
-        raise ValidationFailed("Last-Event-ID must be >= -1", field="Last-Event-ID")
+    if not -1 <= last < MAX_POSITION:
+        raise ValidationFailed(f"Last-Event-ID must be between -1 and {MAX_POSITION - 1}", field="Last-Event-ID")
     return last + 1
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T | Response:
+    """Await ``work`` unless the client leaves first: then cancel it (within moments of the disconnect) and
+    answer an empty 499 nobody will read.
+
+    Why: a blocking GET (``?timeout=120``) would otherwise hold its hub subscription, task and memory for the
+    whole timeout after its client is gone. The disconnect is the ASGI ``http.disconnect`` message, which the
+    server delivers as soon as the socket closes.
+    """
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return Response(status_code=499)
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass  # the (empty) request body; the next message is the disconnect
+
+
+def token_deadline(request: Request) -> float | None:
+    """When the read token that authenticated this request expires (epoch seconds); ``None`` for an API key."""
+    expires: float | None = getattr(request.state, "read_token_expires_at", None)
+    return expires
+
+
+def until_token_expiry(request: Request, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """End an SSE response authenticated by a read token when the token expires: a terminal ``error`` frame with
+    code ``token_expired``, then the end of the response (a reconnect needs a fresh token)."""
+    deadline = token_deadline(request)
+    if deadline is None:
+        return frames
+
+    async def gen() -> AsyncIterator[bytes]:
+        # Each frame is awaited against the deadline (a timeout scope must not span a yield: it would fire in
+        # whatever the consuming task does at that moment).
+        it = frames.__aiter__()
+        try:
+            while (remaining := deadline - time.time()) > 0:
+                try:
+                    frame = await asyncio.wait_for(it.__anext__(), remaining)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    break
+                yield frame
+        finally:
+            await it.aclose()  # type: ignore[attr-defined]
+        error = TokenExpired("read token expired; mint a new one", expired_at=deadline)
+        yield sse_frame(json_text({"error": error.to_dict()}), event="error")
+
+    return gen()
 
 
 def json_text(value: Any) -> str:
@@ -80,7 +155,7 @@ def hub_of(request: Request) -> Hub:
 async def stream_tail(request: Request, settings: Settings, workflow_id: str, key: str, start: int) -> FrameStream:
     """SSE tail of one stream from ``start`` (shared by the live route and the snapshot URL)."""
     items = await hub_of(request).tail_stream(workflow_id, key, start)
-    return sse(frames_of(items, "value"), settings)
+    return sse(until_token_expiry(request, frames_of(items, "value")), settings)
 
 
 async def event_watch(
@@ -90,8 +165,10 @@ async def event_watch(
     wanted = None
     if keys:
         wanted = frozenset(check_key(k.strip(), "keys") for k in keys.split(",") if k.strip())
-    items = await hub_of(request).watch_events(workflow_id, after_version)
-    return sse(frames_of(items, "event", wanted), settings)
+    items: AsyncIterator[Item | End] = await hub_of(request).watch_events(workflow_id, after_version)
+    if read_token_only(request):
+        items = without_secret_events(items)
+    return sse(until_token_expiry(request, frames_of(items, "event", wanted)), settings)
 
 
 @router.get(
@@ -124,7 +201,9 @@ async def watch(
     workflow_id: WorkflowId,
     settings: SettingsDep,
     _core: CoreDep,
-    after_version: Annotated[int, Query(ge=0, description="Only values newer than this version.")] = 0,
+    after_version: Annotated[
+        int, Query(ge=0, le=MAX_POSITION - 1, description="Only values newer than this version.")
+    ] = 0,
     keys: Annotated[str | None, Query(max_length=4000, description="Comma-separated keys to include.")] = None,
     last_event_id: LastEventId = None,
 ) -> FrameStream:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN, WORKFLOW_ID_PATTERN
+from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN, MAX_STORED_INT, WORKFLOW_ID_PATTERN
 
 
 class StartWorkflowRequest(BaseModel):
@@ -56,7 +56,9 @@ class ForkRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"start_step": 2}]})
 
-    start_step: int = Field(ge=1, description="First step to re-execute; earlier steps are replayed.")
+    start_step: int = Field(
+        ge=1, le=MAX_STORED_INT, description="First step to re-execute; earlier steps are replayed."
+    )
 
 
 class ErrorDetail(BaseModel):

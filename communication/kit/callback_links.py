@@ -11,7 +11,7 @@ from typing import Any
 from dbos import DBOS
 
 from communication.core.callbacks import current
-from communication.protocol.names import APPROVAL_LINK_EVENT
+from communication.protocol.names import APPROVAL_LINK_EVENT, is_secret_event
 
 
 @DBOS.step(name="mint_callback_link")
@@ -35,7 +35,13 @@ async def publish_callback_link(
 
     Returns:
         The published event value.
+
+    Raises:
+        ValueError: ``event_key`` is not a secret event key (``approval_link`` or ``secret.<name>``): a link
+            published under any other key would be readable with a read token, and so usable to decide.
     """
+    if not is_secret_event(event_key):
+        raise ValueError(f"publish callback links under {APPROVAL_LINK_EVENT!r} or a 'secret.' key, not {event_key!r}")
     workflow_id = DBOS.workflow_id
     if workflow_id is None:
         raise RuntimeError("publish_callback_link must be called inside a DBOS workflow")

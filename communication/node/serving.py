@@ -12,31 +12,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import signal
+import socket
 import threading
-import time
 from collections.abc import Generator
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 
+from communication.core.config_check import mask_url
 from communication.core.settings import Settings
+from communication.http.shutdown import begin_shutdown
 
 log = logging.getLogger("communication.node.serving")
-
-
-def begin_shutdown(app: FastAPI, grace_seconds: float) -> None:
-    """Mark ``app`` as shutting down: not ready, and the grace deadline set (idempotent: the first call wins)."""
-    app.state.ready = False
-    if getattr(app.state, "shutdown_deadline", None) is None:
-        app.state.shutdown_deadline = time.monotonic() + grace_seconds
-
-
-def remaining_grace(app: FastAPI) -> float:
-    """Seconds left of the shutdown grace; 0 when no signal started the shutdown (tests, embedding)."""
-    deadline: float | None = getattr(app.state, "shutdown_deadline", None)
-    return 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 class GracefulServer(uvicorn.Server):
@@ -54,6 +44,25 @@ class GracefulServer(uvicorn.Server):
             begin_shutdown(self._app, self._grace)
         super().handle_exit(sig, frame)
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Run the lifespan (DBOS launch), bind, then log the one "serving on" line: it is only printed once the
+        database has been reached and the port is bound."""
+        await super().startup(sockets)
+        if not self.started:
+            return
+        host, port = self.config.host, self.config.port
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets or ():
+                host, port = sock.getsockname()[:2]
+                break
+        settings: Settings = self._app.state.settings
+        log.info(
+            "serving on http://%s:%d (dashboard at /ui/, API docs at /docs), database %s",
+            host,
+            port,
+            mask_url(settings.resolved_database_url()),
+        )
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         # Deliberate divergence from uvicorn: it re-raises the captured signal after shutting down so that an
@@ -70,8 +79,47 @@ class GracefulServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(app: FastAPI, settings: Settings) -> None:
-    """Serve ``app`` on ``settings.host:port`` until SIGINT/SIGTERM, then shut down gracefully."""
+#: Credentials that travel in URLs: read tokens (``?access_token=``, and any ``token``-like query parameter) and
+#: callback-link tokens (the last segment of ``/v1/callbacks/<token>``). Their values never reach a log line.
+_QUERY_SECRET_RE = re.compile(r"(?i)([?&](?:access_token|token|api_key|signature)=)[^&#\s]*")
+_CALLBACK_PATH_RE = re.compile(r"(/v1/callbacks/)[^/?#\s]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with URL-borne tokens replaced by ``***``."""
+    return _CALLBACK_PATH_RE.sub(r"\1***", _QUERY_SECRET_RE.sub(r"\1***", text))
+
+
+class RedactTokens(logging.Filter):
+    """A logging filter that redacts URL-borne tokens from a record's message and arguments.
+
+    uvicorn's access log formats ``(client, method, path?query, version, status)``: anyone who can read the log
+    could otherwise reuse a read token or decide through a callback link.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drops it."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach :class:`RedactTokens` to uvicorn's loggers (idempotent). Call after uvicorn configured logging."""
+    for name in ("uvicorn.access", "uvicorn.error", "uvicorn"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
+
+def serve(app: FastAPI, settings: Settings) -> bool:
+    """Serve ``app`` on ``settings.host:port`` until SIGINT/SIGTERM, then shut down gracefully.
+
+    Returns:
+        False when start-up failed (the lifespan raised, or the port could not be bound; uvicorn logged why).
+    """
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -80,4 +128,10 @@ def serve(app: FastAPI, settings: Settings) -> None:
         # At least 1 s: uvicorn's wait with timeout 0 gives up before checking and logs an error on every stop.
         timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_seconds)),
     )
-    GracefulServer(config, app, settings.shutdown_grace_seconds).run()
+    install_log_redaction()  # after uvicorn.Config, which (re)configures its loggers
+    server = GracefulServer(config, app, settings.shutdown_grace_seconds)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's start-up failure exit; the caller chooses the status
+        return False
+    return True

@@ -17,7 +17,6 @@ workers run. Give every process a distinct ``COMM_EXECUTOR_ID`` on Postgres.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -27,13 +26,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
-from communication.core.config_check import ConfigError, check_settings, load_settings, mask_url
+from communication.core import runtime
+from communication.core.config_check import mask_url
 from communication.core.health import database_reachable
 from communication.core.metrics import render
 from communication.core.recovery import recover_executors
 from communication.core.settings import Settings
-from communication.node import runtime
-from communication.node.logs import configure_logging
 
 log = logging.getLogger("communication.node.worker")
 
@@ -118,24 +116,14 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m communication.node.worker``; returns the exit status (2: invalid configuration)."""
-    parser = argparse.ArgumentParser(prog="python -m communication.node.worker", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--recover",
-        metavar="EXECUTOR_ID",
-        action="append",
-        default=[],
-        help="after starting, recover the pending workflows of this dead executor (repeatable)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-        configure_logging(settings)
-        check_settings(settings, mode="worker")
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    return Worker(settings).run(recover=args.recover)
+    """Entry point of ``python -m communication.node.worker``: ``python server.py --worker`` with the same options.
+
+    Returns the exit status (see :mod:`communication.node.entry`).
+    """
+    from communication.node import entry
+
+    args = sys.argv[1:] if argv is None else argv
+    return entry.main(["--worker", *args], prog="python -m communication.node.worker")
 
 
 if __name__ == "__main__":

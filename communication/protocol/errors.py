@@ -7,9 +7,11 @@ tree. Codes are listed in QUICK_REFERENCE.md and must never change meaning.
 Hierarchy::
 
     CommError (500 internal_error)
-    ├── InvalidRequest (400/413/422)
-    │   ├── MalformedJSON            400 malformed_json
+    ├── InvalidRequest (400/413/415/422)
+    │   ├── MalformedJSON            400 malformed_json          (also NaN/Infinity, not UTF-8, too deep)
     │   ├── PayloadTooLarge          413 payload_too_large
+    │   ├── UnsupportedMediaType     415 unsupported_media_type  (body not in the route's declared media type)
+    │   ├── HostNotAllowed           400 host_not_allowed        (Host not in COMM_ALLOWED_HOSTS)
     │   ├── ValidationFailed         422 validation_error
     │   ├── UnknownWorkflowType      422 unknown_workflow_type
     │   └── InvalidCron              422 invalid_cron            (schedules, issue 6)
@@ -22,9 +24,13 @@ Hierarchy::
     │   ├── WorkflowIdConflict       409 workflow_id_conflict
     │   ├── WorkflowFinished         409 workflow_finished
     │   └── LinkUsed                 409 link_used
-    ├── OriginNotAllowed             403 origin_not_allowed      (seed WebSocket)
+    ├── Forbidden                    403 forbidden
+    │   ├── OriginNotAllowed         403 origin_not_allowed      (cross-site browser request; WebSockets 4403)
+    │   └── SecretEvent              403 secret_event            (a read token asked for a secret event)
     ├── TooManyWorkflows             429 too_many_workflows      (seed WebSocket)
+    ├── TooManySubscriptions         429 too_many_subscriptions  (live caps: per workflow, per connection)
     ├── ServiceUnavailable           503 not_ready
+    │   └── SubscriptionCapacity     503 subscription_capacity   (live caps: per process)
     ├── Unauthorized                 401 unauthorized            (security, issue 5)
     │   ├── TokenInvalid             401 token_invalid
     │   ├── TokenExpired             401 token_expired
@@ -80,6 +86,20 @@ class PayloadTooLarge(InvalidRequest):
 
     code = "payload_too_large"
     status = 413
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """The body's ``Content-Type`` is missing, repeated, or not one the route declares (JSON routes: JSON only)."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
+class HostNotAllowed(InvalidRequest):
+    """The request's ``Host`` is not in ``Settings.allowed_hosts`` (a defence against DNS rebinding)."""
+
+    code = "host_not_allowed"
+    status = 400
 
 
 class ValidationFailed(InvalidRequest):
@@ -284,8 +304,16 @@ class SessionClosed(Conflict):
     status = 409
 
 
-class OriginNotAllowed(CommError):
-    """A WebSocket handshake's ``Origin`` is not in ``cors_origins``."""
+class Forbidden(CommError):
+    """The credentials are valid but do not allow this request."""
+
+    code = "forbidden"
+    status = 403
+
+
+class OriginNotAllowed(Forbidden):
+    """A browser request (or WebSocket handshake) from an ``Origin`` that is neither the server's own nor listed in
+    ``cors_origins``: refused for state-changing requests, work-starting GETs and every WebSocket."""
 
     code = "origin_not_allowed"
     status = 403
@@ -296,3 +324,30 @@ class TooManyWorkflows(CommError):
 
     code = "too_many_workflows"
     status = 429
+
+
+class SecretEvent(Forbidden):
+    """The event holds a secret (a callback link, or a key under ``secret.``) and read tokens never read secrets."""
+
+    code = "secret_event"
+    status = 403
+
+
+# --- live delivery limits (issue 14) ---
+
+
+class TooManySubscriptions(CommError):
+    """A live-subscription cap was reached: per workflow or per WebSocket connection (``details.scope``).
+
+    Retry later, or close subscriptions you no longer read.
+    """
+
+    code = "too_many_subscriptions"
+    status = 429
+
+
+class SubscriptionCapacity(ServiceUnavailable):
+    """This server process holds as many live subscriptions as it is configured for; try again (or another node)."""
+
+    code = "subscription_capacity"
+    status = 503

@@ -11,3 +11,11 @@ APPROVAL_LINK_EVENT = "approval_link"
 STEP_STATUS_STREAM = "step_status"
 #: Type name of the seed's fast-temporal WebSocket demo workflow (``WS /ws/{user_id}`` starts it by name).
 FAST_TEMPORAL_TYPE = "fast_temporal"
+#: Events whose key starts with this prefix are secret, like ``approval_link``: never readable with a read token
+#: (GET, lists, SSE watches, WebSocket subscriptions); only an API key reads them.
+SECRET_EVENT_PREFIX = "secret."
+
+
+def is_secret_event(key: str) -> bool:
+    """Whether event ``key`` holds a secret (``approval_link`` or a key under ``secret.``)."""
+    return key == APPROVAL_LINK_EVENT or key.startswith(SECRET_EVENT_PREFIX)

@@ -43,7 +43,7 @@ def check_request_id(request_id: str) -> str:
     Raises:
         ValueError: it does not.
     """
-    if not _REQUEST_ID_RE.match(request_id):
+    if not _REQUEST_ID_RE.fullmatch(request_id):
         raise ValueError(f"invalid request id {request_id!r} (pattern {REQUEST_ID_PATTERN})")
     return request_id
 
@@ -71,6 +71,6 @@ def parse_request(message: Any) -> Request | None:
     if not isinstance(message, dict):
         return None
     request_id = message.get("request_id")
-    if not isinstance(request_id, str) or not _REQUEST_ID_RE.match(request_id):
+    if not isinstance(request_id, str) or not _REQUEST_ID_RE.fullmatch(request_id):
         return None
     return Request(request_id=request_id, payload=message.get("payload"))

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from communication.protocol.validation import BoundedDatetime
+
 #: Ids of runs (DBOS's dispatch workflows): ``sched-<name>-<ISO time>`` or ``sched-<name>-trigger-<ISO time>``.
 DISPATCH_ID_PATTERN = r"^sched-[A-Za-z0-9._:+-]{1,200}$"
 #: Schedule names: 1-64 chars, letters, digits and ``._-``, starting with a letter or digit. Short enough that the
@@ -81,8 +83,10 @@ class BackfillRequest(BaseModel):
         json_schema_extra={"examples": [{"start": "2025-01-01T00:00:00Z", "end": "2025-01-01T01:00:00Z"}]},
     )
 
-    start: datetime = Field(description="Start of the range, exclusive (ISO 8601; no offset means UTC).")
-    end: datetime = Field(description="End of the range, exclusive.")
+    start: BoundedDatetime = Field(
+        description="Start of the range, exclusive (ISO 8601; no offset means UTC; 1970-01-01 to 3000-01-01)."
+    )
+    end: BoundedDatetime = Field(description="End of the range, exclusive.")
 
 
 class ScheduleInfo(BaseModel):

@@ -24,6 +24,7 @@ from communication.core.callbacks import (
     CallbackService,
     LinkClaims,
 )
+from communication.core.settings import Settings
 from communication.http.deps import CoreDep, WorkflowId
 from communication.http.schemas import error_responses
 from communication.protocol.errors import CommError, ValidationFailed, WorkflowFinished
@@ -104,14 +105,25 @@ async def create_link(
             workflow_id=workflow_id,
             workflow_status=info.status,
         )
-    base_url = str(request.base_url).rstrip("/") + request.scope.get("root_path", "")
     return links.mint(
         workflow_id,
         options.topic,
         prompt=options.prompt,
         ttl_seconds=options.ttl_seconds,
-        base_url=request.app.state.settings.public_base_url or base_url,
+        base_url=link_base_url(request),
     )
+
+
+def link_base_url(request: Request) -> str | None:
+    """Where minted links point: ``COMM_PUBLIC_BASE_URL``; else the request's own URL only when its ``Host`` was
+    vetted by ``COMM_ALLOWED_HOSTS`` (a bare ``Host`` header is attacker-chosen: a link built from it could send
+    the approver to another site); else ``None`` (the link is a path)."""
+    settings: Settings = request.app.state.settings
+    if settings.public_base_url:
+        return str(settings.public_base_url)
+    if settings.allowed_hosts and "*" not in settings.allowed_hosts:
+        return str(request.base_url).rstrip("/") + str(request.scope.get("root_path", ""))
+    return None
 
 
 def _page(title: str, body: str, status: int = 200, code: str | None = None) -> HTMLResponse:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
+from communication.http.live import until_disconnected
 from communication.http.schemas import error_responses
 from communication.protocol.names import NOTIFICATION_TOPIC, PROGRESS_STREAM
 from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN
@@ -62,11 +63,16 @@ async def all_events(workflow_id: WorkflowId, core: CoreDep) -> dict[str, Any]:
 @router.get(
     "/workflow-events/{workflow_id}/{event_key}",
     summary="Get one event, blocking (seed)",
+    response_model=dict[str, Any],
     responses=error_responses(404),
 )
-async def get_event(workflow_id: WorkflowId, event_key: EventKey, core: CoreDep, timeout: Timeout) -> dict[str, Any]:
-    """Blocks until the event exists or ``timeout``; 404 if not set by then."""
-    out = await core.events.get(workflow_id, event_key, timeout)
+async def get_event(
+    request: Request, workflow_id: WorkflowId, event_key: EventKey, core: CoreDep, timeout: Timeout
+) -> dict[str, Any] | Response:
+    """Blocks until the event exists or ``timeout``; 404 if not set by then. Cancelled if the client leaves."""
+    out = await until_disconnected(request, core.events.get(workflow_id, event_key, timeout))
+    if isinstance(out, Response):
+        return out
     return {"workflow_id": workflow_id, "event_key": event_key, "value": out.value}
 
 

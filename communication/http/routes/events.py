@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
+from communication.http.access import visible_events
 from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
-from communication.http.live import SSE_RESPONSE, LastEventId, event_watch, resume_position, wants_sse
+from communication.http.live import (
+    SSE_RESPONSE,
+    LastEventId,
+    event_watch,
+    resume_position,
+    until_disconnected,
+    wants_sse,
+)
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
 from communication.protocol.models import EventOut, EventsOut
+from communication.protocol.validation import MAX_POSITION
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
 
@@ -27,23 +36,27 @@ async def all_events(
     """Latest value and version of every key. With ``Accept: text/event-stream``: the live watch."""
     if wants_sse(request):
         return await event_watch(request, settings, workflow_id, resume_position(last_event_id, 1) - 1, None)
-    return await core.events.all(workflow_id)
+    return visible_events(await core.events.all(workflow_id), request)
 
 
 @router.get(
     "/{key}",
     summary="Get one event, blocking until it is set (or newer than a version)",
+    response_model=EventOut,
     responses=error_responses(404),
 )
 async def get_event(
+    request: Request,
     workflow_id: WorkflowId,
     key: EventKey,
     core: CoreDep,
     timeout: Timeout,
     after_version: Annotated[
         int | None,
-        Query(ge=0, description="Wait for a value newer than this version (from a previous answer)."),
+        Query(ge=0, le=MAX_POSITION, description="Wait for a value newer than this version (from a previous answer)."),
     ] = None,
-) -> EventOut:
-    """Blocks up to ``timeout`` seconds. A finished workflow that never set the key answers 404 at once."""
-    return await core.events.get(workflow_id, key, timeout, after_version)
+) -> EventOut | Response:
+    """Blocks up to ``timeout`` seconds. A finished workflow that never set the key answers 404 at once.
+
+    The wait is cancelled as soon as the client disconnects."""
+    return await until_disconnected(request, core.events.get(workflow_id, key, timeout, after_version))

@@ -9,11 +9,15 @@ delivered to ``EventSource.onmessage``, and the seed's browser client listens wi
 
 Progress frames are pushed when the workflow's ``state`` event changes, through the fan-out hub's event watch
 (no polling); each carries ``id: <event version>``, so a client that reconnects with ``Last-Event-ID`` and the
-``workflow_id`` continues after the last state it saw.
+``workflow_id`` continues after the last state it saw. Between state changes (while the workflow sleeps), a
+``progress_update`` without ``id:`` goes out every 0.5 s as in the seed, computed from the last state's
+``sleep_until`` and ``started_at`` (no database read): ``progress`` and ``elapsed`` advance, and so clients with a
+5 s read timeout never see a silent gap. ``current_quote`` is non-null only on the frame that delivers the quote.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -34,20 +38,22 @@ from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
 from communication.protocol.errors import ValidationFailed, WorkflowIdConflict
 from communication.protocol.monty import (
+    DEFAULT_MAX_ITERATIONS,
+    MAX_ITERATIONS,
     MAX_SLEEP,
     MIN_SLEEP,
+    PROGRESS_INTERVAL_SECONDS,
     STATE_EVENT,
     STOP_TOPIC,
     TYPE_NAME,
-    MontyInput,
     initial_state,
+    is_delivery,
+    sleep_progress,
 )
 from communication.protocol.validation import WORKFLOW_ID_PATTERN
 
 router = APIRouter(tags=["seed-compatible"])
 
-_DEFAULT_MIN = MontyInput.model_fields["min_sleep_seconds"].default
-_DEFAULT_MAX = MontyInput.model_fields["max_sleep_seconds"].default
 #: Idempotency key of the stop message: a repeated stop answers ``duplicate`` instead of queueing another.
 _STOP_KEY = "monty-stop"
 
@@ -62,13 +68,23 @@ class MontyStreamRequest(BaseModel):
     )
 
     min_sleep: float | None = Field(
-        None, ge=MIN_SLEEP, le=MAX_SLEEP, description="Shortest sleep per iteration (s, >= 0.01); default 5."
+        None,
+        ge=MIN_SLEEP,
+        le=MAX_SLEEP,
+        description="Shortest sleep per iteration (s, >= 0.01); default COMM_MONTY_MIN_SLEEP_SECONDS (5).",
     )
     max_sleep: float | None = Field(
-        None, ge=MIN_SLEEP, le=MAX_SLEEP, description="Longest sleep per iteration (s); default 30."
+        None,
+        ge=MIN_SLEEP,
+        le=MAX_SLEEP,
+        description="Longest sleep per iteration (s); default COMM_MONTY_MAX_SLEEP_SECONDS (30).",
     )
     max_iterations: int | None = Field(
-        None, ge=1, le=1_000_000, description="Finish by itself after this many quotes (default: until stopped)."
+        None,
+        ge=1,
+        le=MAX_ITERATIONS,
+        description=f"Finish by itself after this many quotes (default {DEFAULT_MAX_ITERATIONS}: a workflow "
+        "nobody stops still ends).",
     )
     workflow_id: str | None = Field(
         None,
@@ -77,14 +93,20 @@ class MontyStreamRequest(BaseModel):
         "Default monty-python-<uuid>.",
     )
 
-    def workflow_input(self) -> dict[str, Any]:
-        """The workflow's input; a single bound moves the other default so that ``min <= max`` still holds."""
+    def workflow_input(self, default_min: float = 5.0, default_max: float = 30.0) -> dict[str, Any]:
+        """The workflow's input; a single bound moves the other default so that ``min <= max`` still holds.
+
+        Args:
+            default_min, default_max: the sleep range when the request names none (``COMM_MONTY_*_SLEEP_SECONDS``).
+        """
         low, high = self.min_sleep, self.max_sleep
+        default_max = max(default_min, default_max)
         if low is None:
-            low = _DEFAULT_MIN if high is None else min(_DEFAULT_MIN, high)
+            low = default_min if high is None else min(default_min, high)
         if high is None:
-            high = max(_DEFAULT_MAX, low)
-        return {"min_sleep_seconds": low, "max_sleep_seconds": high, "max_iterations": self.max_iterations}
+            high = max(default_max, low)
+        iterations = DEFAULT_MAX_ITERATIONS if self.max_iterations is None else self.max_iterations
+        return {"min_sleep_seconds": low, "max_sleep_seconds": high, "max_iterations": iterations}
 
 
 class StopOut(BaseModel):
@@ -145,11 +167,60 @@ def progress_frame(workflow_id: str, state: dict[str, Any], version: int) -> dic
         "elapsed": elapsed,
         "iteration": state.get("iteration", 0),
         "quotes_delivered": state.get("quotes_delivered", 0),
-        "current_quote": state.get("current_quote"),
+        # Only the delivering frame carries the quote: clients print every non-null current_quote.
+        "current_quote": state.get("current_quote") if is_delivery(state) else None,
         "sleep_seconds": state.get("sleep_seconds"),
         "version": version,
         "timestamp": _iso(updated),
     }
+
+
+def tick_frame(workflow_id: str, state: dict[str, Any] | None, version: int | None, now: float) -> dict[str, Any]:
+    """A ``progress_update`` computed at ``now`` from the last state seen (no database read): progress through
+    the current sleep and elapsed time advance; never a quote. Before any state: the "initializing" frame."""
+    current: dict[str, Any] = state if state is not None else {"status": "initializing"}
+    started = current.get("started_at")
+    return {
+        "event": "progress_update",
+        "workflow_id": workflow_id,
+        "progress": sleep_progress(current, now),
+        "status": current.get("status"),
+        "elapsed": round(now - started, 3) if started is not None else 0.0,
+        "iteration": current.get("iteration", 0),
+        "quotes_delivered": current.get("quotes_delivered", 0),
+        "current_quote": None,
+        "sleep_seconds": current.get("sleep_seconds"),
+        "version": version,
+        "timestamp": _iso(now),
+    }
+
+
+async def with_ticks(items: AsyncIterator[Item | End], interval: float) -> AsyncIterator[Item | End | None]:
+    """``items``, plus ``None`` whenever ``interval`` seconds pass without one.
+
+    The pending read is kept across ticks (never cancelled by a tick), so no item is lost or read twice.
+    """
+    source = aiter(items)
+    pending: asyncio.Future[Item | End] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(source))
+            done, _ = await asyncio.wait({pending}, timeout=interval)
+            if not done:
+                yield None
+                continue
+            task, pending = pending, None
+            try:
+                yield task.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        if pending is not None:
+            pending.cancel()
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None and pending is None:
+            await aclose()
 
 
 async def final_frame(core: Core, workflow_id: str) -> dict[str, Any]:
@@ -176,12 +247,19 @@ async def _frames(
 ) -> AsyncIterator[bytes]:
     if started is not None:
         yield sse_frame(_json(started))
+    state: dict[str, Any] | None = None
+    version: int | None = None
     while True:
         end: End | None = None
-        async for out in items:  # the watch ends with exactly one End
-            if isinstance(out, End):
+        async for out in with_ticks(items, PROGRESS_INTERVAL_SECONDS):  # the watch ends with exactly one End
+            if out is None:
+                # Quiet (the workflow sleeps): the seed's cadence, computed from the last state, without an id
+                # so that Last-Event-ID stays the last real state.
+                yield sse_frame(_json(tick_frame(workflow_id, state, version, time.time())))
+            elif isinstance(out, End):
                 end = out
             elif out.value.get("key") == STATE_EVENT:
+                state, version = out.value["value"], out.position
                 frame = progress_frame(workflow_id, out.value["value"], out.position)
                 yield sse_frame(_json(frame), id=str(out.position))
         if end is not None and end.reason == "overflow":
@@ -228,8 +306,10 @@ async def open_stream(
         workflow_id = options.workflow_id
         await _check_type(core, workflow_id)
     else:
+        settings = request.app.state.settings
+        given = options.workflow_input(settings.monty_min_sleep_seconds, settings.monty_max_sleep_seconds)
         info, created = await core.workflows.start(
-            TYPE_NAME, options.workflow_input(), options.workflow_id or f"monty-python-{uuid.uuid4()}"
+            TYPE_NAME, given, options.workflow_id or f"monty-python-{uuid.uuid4()}"
         )
         workflow_id = info.workflow_id
         started = {"event": "workflow_started", "workflow_id": workflow_id, "created": created, "timestamp": _now_iso()}

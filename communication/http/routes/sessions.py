@@ -14,7 +14,8 @@ from communication.http.frames import sse_seed_session
 from communication.http.live import SSE_RESPONSE, LastEventId, frames_of, hub_of, resume_position, sse
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
-from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN
+from communication.protocol.errors import ValidationFailed
+from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN, check_idempotency_key
 
 router = APIRouter(tags=["sessions"])
 
@@ -113,9 +114,11 @@ async def seed_post(
     whole body) is its data on the v1 API; ``id`` (or the Idempotency-Key header) deduplicates reposts."""
     event_type, data, event_id = "message", payload, idempotency_key
     if isinstance(payload, dict):
-        event_type = str(payload.get("type") or payload.get("event") or "message")
+        event_type = payload.get("type") or payload.get("event") or "message"
+        if not isinstance(event_type, str):  # an object or number is refused, never turned into text
+            raise ValidationFailed("type must be a string", field="type", pattern=KEY_PATTERN)
         data = payload.get("data", payload)
-        event_id = str(payload["id"]) if payload.get("id") is not None else idempotency_key
+        event_id = check_idempotency_key(payload["id"], "id") if payload.get("id") is not None else idempotency_key
     ack = await core.sessions.post(session_id, event_type, data, event_id, payload=payload)
     return PostAck(**ack)
 

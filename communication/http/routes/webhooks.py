@@ -43,7 +43,12 @@ _BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "The provider's JSON payload, delivered as the message (GitHub's form encoding is accepted).",
-        "content": {"application/json": {"schema": {}}},
+        "content": {
+            "application/json": {"schema": {}},
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": {"payload": {"type": "string"}}}
+            },
+        },
     }
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -10,8 +9,11 @@ from fastapi import APIRouter, Query, Response
 from communication.http.deps import CoreDep, Timeout, WorkflowId
 from communication.http.schemas import ForkRequest, StartWorkflowRequest, error_responses
 from communication.protocol.models import ForkResult, StepList, WorkflowInfo, WorkflowList, WorkflowResult
+from communication.protocol.validation import BoundedDatetime
 
 router = APIRouter(prefix="/v1", tags=["workflows"])
+
+_TIME = "ISO 8601 time between 1970-01-01 and 3000-01-01 (UTC when no offset is given)."
 
 
 @router.get("/workflow-types", summary="List registered workflow types with their input JSON schemas")
@@ -46,8 +48,8 @@ async def list_workflows(
     core: CoreDep,
     status: Annotated[str | None, Query(description="PENDING, ENQUEUED, SUCCESS, ERROR, CANCELLED, ...")] = None,
     type: Annotated[str | None, Query(max_length=128, description="Workflow type.")] = None,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601 time.")] = None,
-    created_before: Annotated[datetime | None, Query(description="ISO 8601 time.")] = None,
+    created_after: Annotated[BoundedDatetime | None, Query(description=_TIME)] = None,
+    created_before: Annotated[BoundedDatetime | None, Query(description=_TIME)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> WorkflowList:

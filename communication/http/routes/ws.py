@@ -12,38 +12,54 @@ Protocol (documented in QUICK_REFERENCE.md). Client → server frames, each a JS
 Server → client frames have ``type``: ``hello``, ``value`` (sub, offset, value), ``event`` (sub, key, value,
 version), ``status`` (sub, status), ``end`` (sub, reason, next_offset?, workflow_status), ``overflow`` (sub,
 next_offset), ``send_result`` (req, outcome, ...), ``pong`` (req), ``error`` (req/sub, error envelope).
-A bad frame gets an ``error`` frame and the socket stays open. Close codes: 4404 unknown workflow, 4401 not
-authorised (API key, or ``access_token`` read token for subscriptions only), 1011 internal error, 1001 server
-shutting down.
+A bad frame (binary, not JSON, ``NaN``, nested over ``max_json_depth``, over ``max_body_bytes``, invalid) gets
+an ``error`` frame and the socket stays open. Close codes: 4403 foreign ``Origin`` (not the server's own nor in
+``COMM_CORS_ORIGINS``), 4404 unknown workflow, 4401 not authorised (API key, or ``access_token`` read token for
+subscriptions only; read tokens never see secret events; a socket opened with a read token gets an ``error``
+frame ``token_expired`` and 4401 when the token expires), 1011 internal error, 1001 server shutting down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.types import Message
 
 from communication.core.auth import READ_TOKEN_PARAM, AccessControl
 from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
+from communication.http.access import without_secret_events
 from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value
-from communication.protocol.errors import CommError, Unauthorized, ValidationFailed
+from communication.http.origin import origin_allowed
+from communication.protocol.errors import (
+    CommError,
+    MalformedJSON,
+    OriginNotAllowed,
+    PayloadTooLarge,
+    TokenExpired,
+    TooManySubscriptions,
+    Unauthorized,
+    ValidationFailed,
+)
 from communication.protocol.validation import (
     IDEMPOTENCY_KEY_PATTERN,
     KEY_PATTERN,
+    MAX_POSITION,
     WORKFLOW_ID_PATTERN,
     check_workflow_id,
+    parse_json,
 )
 
 log = logging.getLogger("communication.http.routes.ws")
 router = APIRouter(tags=["live"])
 
-MAX_SUBSCRIPTIONS = 32
 SubId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -55,13 +71,13 @@ class SubscribeStream(_Frame):
     op: Literal["subscribe_stream"]
     sub: SubId
     key: str = Field(pattern=KEY_PATTERN)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_POSITION)
 
 
 class SubscribeEvents(_Frame):
     op: Literal["subscribe_events"]
     sub: SubId
-    after_version: int = Field(0, ge=0)
+    after_version: int = Field(0, ge=0, le=MAX_POSITION - 1)
     keys: list[Annotated[str, Field(pattern=KEY_PATTERN)]] | None = None
 
 
@@ -112,11 +128,16 @@ class _Connection:
     async def error(self, exc: CommError, **ids: Any) -> None:
         await self.send({"type": "error", **{k: v for k, v in ids.items() if v is not None}, "error": exc.to_dict()})
 
-    def start(self, sub: str, work: Any) -> None:
+    def check_room(self, sub: str) -> None:
+        """Refuse a subscription id in use, or one more than the per-connection cap."""
         if sub in self.subs:
             raise ValidationFailed(f"subscription {sub!r} already exists", field="sub")
-        if len(self.subs) >= MAX_SUBSCRIPTIONS:
-            raise ValidationFailed(f"at most {MAX_SUBSCRIPTIONS} subscriptions per socket", field="sub")
+        limit = self.core.settings.max_subscriptions_per_connection
+        if len(self.subs) >= limit:
+            raise TooManySubscriptions(f"at most {limit} subscriptions per connection", scope="connection", limit=limit)
+
+    def start(self, sub: str, work: Any) -> None:
+        self.check_room(sub)
         task = asyncio.create_task(self._guard(sub, work))
         self.subs[sub] = task
 
@@ -156,11 +177,15 @@ class _Connection:
                 await self.send({"type": "status", "sub": sub, "status": out.workflow_status})
 
     async def handle(self, frame: Any) -> None:
+        if isinstance(frame, SubscribeStream | SubscribeEvents | SubscribeStatus):
+            self.check_room(frame.sub)
         if isinstance(frame, SubscribeStream):
-            items = await self.hub.tail_stream(self.workflow_id, frame.key, frame.offset)
-            self.start(frame.sub, self.relay(frame.sub, items, "value"))
+            tail = await self.hub.tail_stream(self.workflow_id, frame.key, frame.offset)
+            self.start(frame.sub, self.relay(frame.sub, tail, "value"))
         elif isinstance(frame, SubscribeEvents):
-            items = await self.hub.watch_events(self.workflow_id, frame.after_version)
+            items: AsyncIterator[Item | End] = await self.hub.watch_events(self.workflow_id, frame.after_version)
+            if not self.can_send:  # a read token: never a secret event
+                items = without_secret_events(items)
             self.start(frame.sub, self.relay(frame.sub, items, "event", set(frame.keys) if frame.keys else None))
         elif isinstance(frame, SubscribeStatus):
             self.start(frame.sub, self.status(frame.sub))
@@ -184,23 +209,36 @@ class _Connection:
                 await task
 
 
-def _authorise(websocket: WebSocket, workflow_id: str) -> bool:
+def _authorise(websocket: WebSocket, workflow_id: str) -> tuple[bool, float | None]:
     """Check credentials like the HTTP API: an API key (``Authorization: Bearer``) allows everything; a read token
     (``access_token`` query parameter, for browsers) allows subscriptions to this workflow only.
 
-    Returns whether the client may send messages. Raises Unauthorized / TokenInvalid / TokenExpired.
+    Returns whether the client may send messages, and when its read token expires (``None``: no token).
+    Raises Unauthorized / TokenInvalid / TokenExpired.
     """
     access: AccessControl = websocket.app.state.access
     header = websocket.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else None
     if access.open or (key is not None and access.is_api_key(key)):
-        return True
+        return True, None
     token = websocket.query_params.get(READ_TOKEN_PARAM)
     if token is None:
         access.authenticate(key)  # raises the matching 401
-        return True
-    access.check_read_token(token, workflow_id)
-    return False
+        return True, None
+    return False, access.check_read_token(token, workflow_id)
+
+
+async def _receive(websocket: WebSocket, expires_at: float | None) -> Message | None:
+    """The next ASGI message (text, binary or disconnect); ``None`` once the read token that opened it expired."""
+    if expires_at is None:
+        return await websocket.receive()
+    remaining = expires_at - time.time()
+    if remaining <= 0:
+        return None
+    try:
+        return await asyncio.wait_for(websocket.receive(), remaining)
+    except TimeoutError:
+        return None
 
 
 @router.websocket("/v1/workflows/{workflow_id}/ws")
@@ -210,32 +248,48 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
     try:
-        # Credentials first, so a refusal never depends on whether the workflow exists.
-        can_send = _authorise(websocket, workflow_id)
+        # Origin and credentials first, so a refusal never depends on whether the workflow exists.
+        if not origin_allowed(core.settings, websocket.headers):
+            raise OriginNotAllowed(
+                "this Origin is not allowed (own origin or COMM_CORS_ORIGINS)", origin=websocket.headers.get("origin")
+            )
+        can_send, expires_at = _authorise(websocket, workflow_id)
         check_workflow_id(workflow_id)
         info = await core.workflows.status(workflow_id, detail=False)
     except CommError as exc:
         await websocket.send_json({"type": "error", "error": exc.to_dict()})
-        await websocket.close(code={401: 4401, 404: 4404}.get(exc.status, 1008))
+        await websocket.close(code={401: 4401, 403: 4403, 404: 4404}.get(exc.status, 1008))
         return
     conn = _Connection(websocket, core, hub, workflow_id, can_send)
     await conn.send(
         {"type": "hello", "workflow_id": workflow_id, "status": info.status, "pattern": WORKFLOW_ID_PATTERN}
     )
-    limit = core.settings.max_body_bytes
+    limit, depth = core.settings.max_body_bytes, core.settings.max_json_depth
     try:
         while True:
-            raw = await websocket.receive_text()
+            message = await _receive(websocket, expires_at)
+            if message is None:
+                # The read token expired: a terminal error frame, then close (4401, like a refused token).
+                await conn.close_all()
+                await conn.error(TokenExpired("read token expired; mint a new one", expired_at=expires_at))
+                await websocket.close(code=4401)
+                break
+            if message["type"] == "websocket.disconnect":
+                break
             req = None
             try:
+                # Every protocol error is answered with an error frame and the socket stays open.
+                raw = message.get("text")
+                if raw is None:
+                    raise MalformedJSON("binary frames are not supported: send JSON text")
                 if len(raw) > limit:
-                    raise ValidationFailed("frame too large", max_bytes=limit)
-                data = json.loads(raw)
+                    raise PayloadTooLarge("frame too large", max_bytes=limit)
+                data = parse_json(raw, depth)  # the one strict parser: depth checked before parsing, no NaN
                 req = data.get("req") or data.get("sub") if isinstance(data, dict) else None
+                if not isinstance(req, str | None):
+                    req = None
                 frame = _frames.validate_python(data)
                 await conn.handle(frame)
-            except json.JSONDecodeError:
-                await conn.error(ValidationFailed("frame is not valid JSON"), req=req)
             except ValidationError as exc:
                 errors = exc.errors(include_url=False, include_context=False, include_input=False)
                 await conn.error(ValidationFailed("invalid frame", errors=errors), req=req)

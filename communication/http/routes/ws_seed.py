@@ -16,15 +16,16 @@ Step frames come from the workflow's ``step_status`` stream (written by
 with ``"status": "Failed", "final": true`` instead of ``Done``.
 
 Errors: an error frame ``{"origin": "server", "status": "Error", "message", "error": {code, message,
-details}}``, then the socket is closed with a code (see :data:`CLOSE_CODES`). Workflows keep running when a
-socket closes; reconnect and send ``workflow_id`` to pick one up again.
+details}}``. A bad frame (binary, not JSON, too deep or large, an invalid or refused start) gets only the error
+frame and the socket stays open; a refused handshake (foreign ``Origin``, missing API key, bad ``user_id``) is
+closed with a code (see :data:`CLOSE_CODES`). Workflows keep running when a socket closes; reconnect and send
+``workflow_id`` to pick one up again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -35,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from communication.core.auth import AccessControl
 from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
-from communication.core.settings import Settings
 from communication.http.frames import encode_json
+from communication.http.origin import origin_allowed
 from communication.protocol.errors import (
     CommError,
     MalformedJSON,
@@ -45,11 +46,10 @@ from communication.protocol.errors import (
     TooManyWorkflows,
     Unauthorized,
     ValidationFailed,
-    WorkflowIdConflict,
 )
 from communication.protocol.names import FAST_TEMPORAL_TYPE as FAST_TEMPORAL
 from communication.protocol.names import STEP_STATUS_STREAM
-from communication.protocol.validation import WORKFLOW_ID_PATTERN, check_key, json_depth
+from communication.protocol.validation import WORKFLOW_ID_PATTERN, check_key, parse_json
 
 log = logging.getLogger("communication.http.routes.ws_seed")
 router = APIRouter(tags=["seed-compatible"])
@@ -58,26 +58,18 @@ router = APIRouter(tags=["seed-compatible"])
 MAX_ACTIVE_WORKFLOWS = 16
 #: Close codes. 1003/1008/1009/1011/1001 are RFC 6455's; 44xx mirror the HTTP status of the error.
 CLOSE_CODES: dict[str, int] = {
-    "unsupported_data": 1003,  # a binary frame, or text that is not a JSON object
-    "policy_violation": 1008,  # Origin not allowed, or too many workflows in flight on this socket
-    "too_large": 1009,  # a frame over max_body_bytes
     "internal_error": 1011,
     "going_away": 1001,  # the server is shutting down: reconnect and re-attach with workflow_id
     "unauthorized": 4401,  # API keys are configured and none (or a wrong one) was sent
-    "conflict": 4409,  # workflow_id belongs to a workflow of another type
-    "invalid_start": 4422,  # start frame fails validation, or an unknown workflow type
+    "forbidden": 4403,  # Origin is neither the server's own nor in COMM_CORS_ORIGINS
+    "invalid_start": 4422,  # bad user_id in the URL
 }
 
 
-# The two errors below only exist on this socket (they are close reasons, not HTTP answers), so they live here
-# rather than in communication.protocol.errors; their codes are listed in QUICK_REFERENCE.md with the close codes.
+# Only handshake refusals close the socket; their codes are listed in QUICK_REFERENCE.md with the close codes.
 _CLOSE_BY_ERROR: dict[type, int] = {
-    MalformedJSON: CLOSE_CODES["unsupported_data"],
-    PayloadTooLarge: CLOSE_CODES["too_large"],
-    OriginNotAllowed: CLOSE_CODES["policy_violation"],
-    TooManyWorkflows: CLOSE_CODES["policy_violation"],
+    OriginNotAllowed: CLOSE_CODES["forbidden"],
     Unauthorized: CLOSE_CODES["unauthorized"],
-    WorkflowIdConflict: CLOSE_CODES["conflict"],
 }
 
 
@@ -126,15 +118,6 @@ def step_frame(workflow_id: str, record: Any) -> dict[str, Any] | None:
     return frame
 
 
-def origin_allowed(settings: Settings, origin: str | None) -> bool:
-    """Browsers send ``Origin``; it must be in ``cors_origins`` unless that is empty or has ``*``.
-
-    Non-browser clients send no ``Origin`` and are allowed (they are not subject to cross-site attacks).
-    """
-    allowed = settings.cors_origins
-    return origin is None or not allowed or "*" in allowed or origin in allowed
-
-
 def authenticate(websocket: WebSocket) -> None:
     """An API key in ``Authorization: Bearer`` when keys are configured (starting workflows needs one; read
     tokens do not suffice). Raises Unauthorized."""
@@ -157,11 +140,15 @@ class SeedSocket:
         async with self._lock:
             await self.ws.send_text(encode_json(frame))
 
+    async def report(self, exc: CommError) -> None:
+        """Send the error frame; the socket stays open."""
+        await self.send({"origin": "server", "status": "Error", "message": exc.message, "error": exc.to_dict()})
+
     async def fail(self, exc: CommError) -> None:
         """Send the error frame and close with the error's code."""
         self.closed = True
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            await self.send({"origin": "server", "status": "Error", "message": exc.message, "error": exc.to_dict()})
+            await self.report(exc)
             await self.ws.close(code=close_code(exc), reason=exc.code)
 
     def parse(self, message: Mapping[str, Any]) -> StartFrame | None:
@@ -171,13 +158,9 @@ class SeedSocket:
             raise MalformedJSON("binary frames are not supported: send JSON text")
         if len(text) > self.settings.max_body_bytes:
             raise PayloadTooLarge("frame too large", max_bytes=self.settings.max_body_bytes)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            raise MalformedJSON("frame is not valid JSON") from None
+        data = parse_json(text, self.settings.max_json_depth)  # the one strict parser (depth before parsing)
         if not isinstance(data, dict):
             raise MalformedJSON("frame must be a JSON object")
-        json_depth(data, self.settings.max_json_depth)
         if data.get("origin") == "temporal":
             return None
         try:
@@ -260,8 +243,7 @@ class SeedSocket:
                 if frame is not None:
                     await self.start(frame)
             except CommError as exc:
-                await self.fail(exc)
-                return
+                await self.report(exc)  # a bad frame is answered; the socket and its workflows carry on
 
     async def stop_relays(self) -> None:
         """Stop following (the workflows themselves keep running)."""
@@ -282,9 +264,11 @@ async def seed_socket(websocket: WebSocket, user_id: str) -> None:
     await websocket.accept()
     try:
         # Credentials and Origin first, so a refusal never depends on anything else.
+        if not origin_allowed(core.settings, websocket.headers):
+            raise OriginNotAllowed(
+                "this Origin is not allowed (own origin or COMM_CORS_ORIGINS)", origin=websocket.headers.get("origin")
+            )
         authenticate(websocket)
-        if not origin_allowed(core.settings, websocket.headers.get("origin")):
-            raise OriginNotAllowed("this Origin is not allowed (cors_origins)", origin=websocket.headers.get("origin"))
         check_key(user_id, "user_id")
     except CommError as exc:
         await conn.fail(exc)

@@ -9,7 +9,7 @@ Roles (see README "Deployment: many nodes, workers, recovery"):
 - **Worker** (``python -m communication.node.worker``): executes the work queue (and DBOS's internal queue); no HTTP.
 
 DBOS fixes which queues a process listens to before launch (``DBOS.listen_queues``) and registers queues after
-launch (``DBOS.register_queue``), so :mod:`communication.node.runtime` calls :func:`listen_queues` and
+launch (``DBOS.register_queue``), so :mod:`communication.core.runtime` calls :func:`listen_queues` and
 :func:`register_work_queue` on either side of ``DBOS.launch()``.
 """
 
@@ -23,7 +23,7 @@ from dbos import DBOS
 
 from communication.core.settings import Settings
 
-log = logging.getLogger("communication.node.queues")
+log = logging.getLogger("communication.core.queues")
 
 
 def listen_queues(settings: Settings, *, worker: bool) -> list[str] | None:

@@ -10,11 +10,13 @@ from types import ModuleType
 from dbos import DBOS, DBOSConfig
 
 from communication.adapter import lifecycle
+from communication.core import queues
 from communication.core.config_check import mask_url
+from communication.core.launch_logs import condensed_migrations
+from communication.core.private_files import create_private_sqlite
 from communication.core.settings import Settings
-from communication.node import queues
 
-log = logging.getLogger("communication.node.runtime")
+log = logging.getLogger("communication.core.runtime")
 
 
 def dbos_config(settings: Settings) -> DBOSConfig:
@@ -28,6 +30,9 @@ def dbos_config(settings: Settings) -> DBOSConfig:
         "notification_coalesce_sec": settings.notification_coalesce_sec,
         # The scheduler only needs to notice new schedules; 5 s keeps it responsive without churn.
         "scheduler_polling_interval_sec": 5.0,
+        # DBOS's executor runs sync workflows and steps and, once DBOS installs it as the loop's default executor,
+        # every asyncio.to_thread: unbounded by default (thousands of threads under load).
+        "max_executor_threads": settings.thread_pool_size,
     }
     if settings.executor_id:
         config["executor_id"] = settings.executor_id
@@ -67,15 +72,23 @@ def load_workflow_modules(settings: Settings) -> list[ModuleType]:
 def launch(settings: Settings, *, worker: bool = False) -> None:
     """Create and launch the process's DBOS instance; pending workflows of this executor are recovered.
 
-    Imports :mod:`workflows` first so every workflow type is registered before recovery runs. ``worker``: execute
-    only the work queue (see :mod:`communication.node.queues` for which queues each role executes).
+    Registers the library's own workflows and imports the configured workflow modules first, so every workflow
+    type is registered before recovery runs, and every process configured alike (HTTP node or worker) registers
+    the same set and so computes the same DBOS application version. ``worker``: execute only the work queue (see
+    :mod:`communication.core.queues` for which queues each role executes).
     """
+    # The library's own DBOS workflows (sessions, schedule dispatch) are registered in every process, whether or
+    # not it builds the services that use them: a worker must hash to the HTTP nodes' application version.
+    importlib.import_module("communication.core.session_workflow")
+    importlib.import_module("communication.core.scheduled_dispatch")
     load_workflow_modules(settings)
+    create_private_sqlite(settings.resolved_database_url())  # owner-only at creation (it holds callback links)
     DBOS(config=dbos_config(settings))
     listen = queues.listen_queues(settings, worker=worker)
     if listen is not None:
         DBOS.listen_queues(listen)
-    DBOS.launch()
+    with condensed_migrations(settings):
+        DBOS.launch()
     queues.register_work_queue(settings, worker=worker)
     log.info(
         "DBOS launched on %s as executor %r",

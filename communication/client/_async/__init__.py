@@ -1,0 +1,1 @@
+"""Asynchronous sources of the client (the ``_sync`` twins are generated from them by unasync)."""
