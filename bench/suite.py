@@ -1,13 +1,17 @@
-"""The whole benchmark suite (issue 8), one command, both backends, a table on stdout and a PNG::
+"""The whole benchmark suite (issues 8 and 15), one command, both backends, tables on stdout and plots::
 
-    .venv/bin/python -m bench.suite                 # full run (~10-15 min on 2 cores)
-    .venv/bin/python -m bench.suite --quick         # smaller counts, a few minutes
+    .venv/bin/python -m bench.suite                 # full run (~10 min per backend on 2 cores)
+    .venv/bin/python -m bench.suite --quick         # smaller counts, a few minutes per backend
 
-Measures, side by side: hop latency over HTTP (message → recv, event → blocked GET, event → SSE watch, stream
-write → SSE, stream write → WebSocket) and the same primitives in-process through DBOS; a seed-style 500 ms
-polling client; raw Postgres INSERT+NOTIFY → LISTEN (the floor); workflow starts/s and messages/s over HTTP vs
-in-process by concurrency; stream fan-out (hub vs one DBOS reader per subscriber) with DB transactions per write
-and RSS per idle connection. Writes docs/bench/RESULTS.md and docs/bench/latency.png.
+Measures, side by side with the references (DBOS in-process, the raw NOTIFY floor, a 500 ms polling client):
+hop latency over HTTP (message → recv, event → blocked GET, event → SSE watch, stream write → SSE / WebSocket);
+workflow starts/s and messages/s over HTTP vs in-process by concurrency; and, with the lean multi-process load
+generator (``bench.loadgen``) and the server's CPU time per delivered frame (``/proc/<pid>/stat``): 1 stream x N
+SSE subscribers at 20 writes/s (vs one DBOS reader per subscriber in-process), the seed 004 path (POST /events →
+GET /stream) with N subscribers, many streams at once (N workflows each to its own subscriber, vs the same
+workflows in-process), and idle connections (RSS each, ``/health`` latency while held). Prints the issue-15
+targets met or missed and writes docs/bench/RESULTS.md, results.json, latency.png (hops), cdf.png (latency
+CDFs), fanout.png (p99 by subscribers) and cpu.png (server CPU per frame).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -23,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, floor, http_hops
+from bench import fanout, floor, http_hops, shapes
 from bench.common import fresh_database, machine, percentile
 from tests.server_proc import ServerProcess
 
@@ -51,19 +56,38 @@ def _ms(values: list[float]) -> tuple[float, float]:
     return percentile(ms, 50), percentile(ms, 99)
 
 
+SERVER_ENV = {"COMM_LOG_LEVEL": "warning", "COMM_WORKFLOWS": "workflows,bench.workflows"}
+
+
 async def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Every measurement on one backend."""
     res: dict[str, Any] = {}
-    with (
-        fresh_database(backend, work) as url,
-        ServerProcess(
-            url, log_dir=work, env={"COMM_LOG_LEVEL": "warning", "COMM_WORKFLOWS": "workflows,bench.workflows"}
-        ) as server,
-    ):
+    with fresh_database(backend, work) as url, ServerProcess(url, log_dir=work, env=SERVER_ENV) as server:
+        assert server.pid is not None
+        print("  hops + throughput over HTTP", flush=True)
         res["http_hops"] = await http_hops.hops(server.url, args.n, args.interval_ms)
         res["http_tp"] = await http_hops.throughput(server.url, args.total, args.concurrency)
+        res["fanout"] = []
+        for n in args.subscribers:
+            print(f"  fan-out: 1 stream x {n} SSE subscribers", flush=True)
+            out = await shapes.fanout(server.url, server.pid, n, args.fan_writes, 50.0, args.procs)
+            res["fanout"].append({"n": n, **out})
+        res["seed"] = []
+        for n in args.seed_subscribers:
+            print(f"  seed 004 path: {n} subscribers", flush=True)
+            out = await shapes.seed_path(server.url, server.pid, n, args.seed_posts, 50.0, args.procs)
+            res["seed"].append({"n": n, **out})
+        print(f"  many streams: {args.streams} x {args.stream_values} values at 10/s", flush=True)
+        res["many"] = await shapes.many_streams(
+            server.url, server.pid, args.streams, args.stream_values, 100.0, args.procs
+        )
+    with fresh_database(backend, work) as url, ServerProcess(url, log_dir=work, env=SERVER_ENV) as server:
+        assert server.pid is not None
+        print(f"  {args.idle} idle SSE connections", flush=True)
+        res["idle"] = await shapes.idle(server.url, server.pid, args.idle, args.procs)
+    print("  references in-process", flush=True)
     with fresh_database(backend, work) as url:
-        out = subprocess.run(
+        proc = subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -80,29 +104,96 @@ async def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dic
             timeout=1800,
             check=True,
         )
-        ref = json.loads(out.stdout.strip().splitlines()[-1])
+        ref = json.loads(proc.stdout.strip().splitlines()[-1])
         res["ref_hops"] = ref["hops"]
         res["ref_tp"] = {k: {int(c): v for c, v in d.items()} for k, d in ref["throughput"].items()}
+    with fresh_database(backend, work) as url:
+        res["many_ref"] = shapes.inprocess_many(url, args.streams, args.stream_values, 100.0)
+    res["fanout_ref"] = []
+    for n in args.reference:
+        with fresh_database(backend, work) as url:
+            ref_fan = fanout.measure_reference(url, n, args.fan_writes, 50.0)
+        res["fanout_ref"].append({"n": n, "latencies": ref_fan["latencies"]})
     if backend == "postgres":
         with fresh_database(backend, work) as url:
             res["floor"] = floor.notify_latency(url, args.n * 2)
-    res["fanout"] = []
-    for n in args.subscribers:
-        with fresh_database(backend, work) as url:
-            hub = await fanout.measure_hub(url, n, args.fan_writes, 20.0, work)
-        res["fanout"].append(("hub", n, hub["latencies"], hub["txn_per_write"]))
-    for n in args.reference:
-        with fresh_database(backend, work) as url:
-            ref_fan = fanout.measure_reference(url, n, args.fan_writes, 20.0)
-        res["fanout"].append(("dbos", n, ref_fan["latencies"], ref_fan["txn_per_write"]))
-    with fresh_database(backend, work) as url:
-        res["rss_per_idle"] = await fanout.measure_idle_rss(url, args.idle, work)
     return res
+
+
+def _pct(lat: list[float]) -> tuple[float, float]:
+    return _ms(lat) if lat else (float("nan"), float("nan"))
+
+
+def _mark(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def targets(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[str]:
+    """The issue-15 targets, one row per target and backend: measured, reference, met or missed."""
+    rows = ["| target | backend | measured | reference | verdict |", "|---|---|---|---|---|"]
+    for backend, r in results.items():
+        big = max(r["fanout"], key=lambda f: f["n"])
+        _p50, p99 = _pct(big["latencies"])
+        today = args.today_cpu_us
+        cpu_ok = today is None or big["server_cpu_per_frame_us"] <= today / 3
+        rows.append(
+            f"| 1 stream x {big['n']} SSE at 20 writes/s: p99 ≤ 100 ms, exact, CPU/frame ≤ ⅓ of before | {backend} "
+            f"| p99 {p99:.0f} ms, exact={big['exact']}, {big['server_cpu_per_frame_us']:.1f} µs/frame "
+            f"| before: {'n/a' if today is None else f'{today:.1f} µs/frame'} "
+            f"| {_mark(p99 <= 100 and big['exact'] and cpu_ok)} |"
+        )
+        for seed in r["seed"]:
+            s50, s99 = _pct(seed["latencies"])
+            if seed["n"] == 1:
+                ok = s50 <= 5 and s99 <= 15
+                goal = "p50 ≤ 5 ms, p99 ≤ 15 ms"
+            else:
+                ok = s99 <= 50
+                goal = "p99 ≤ 50 ms"
+            rows.append(
+                f"| seed 004 POST → SSE, {seed['n']} subscriber(s): {goal} | {backend} "
+                f"| p50 {s50:.1f} / p99 {s99:.1f} ms, exact={seed['exact']} | | {_mark(ok and seed['exact'])} |"
+            )
+        h50, _ = _pct(r["http_hops"]["stream_sse"])
+        r50, _ = _pct(r["ref_hops"]["stream_read"])
+        rows.append(
+            f"| stream write → SSE p50 ≤ 0.8x in-process reader | {backend} | {h50:.1f} ms ({h50 / r50:.2f}x) "
+            f"| DBOS read_stream {r50:.1f} ms | {_mark(h50 <= 0.8 * r50)} |"
+        )
+        m50, _ = _pct(r["http_hops"]["msg_recv"])
+        q50, _ = _pct(r["ref_hops"]["msg_recv"])
+        rows.append(
+            f"| message → waiting workflow ≤ 1.2x in-process | {backend} | {m50:.1f} ms ({m50 / q50:.2f}x) "
+            f"| DBOS send {q50:.1f} ms | {_mark(m50 <= 1.2 * q50)} |"
+        )
+        for op in ("starts", "messages"):
+            for c in [c for c in args.concurrency if c in (1, 8)]:
+                h, i = r["http_tp"][op][c], r["ref_tp"][op][c]
+                rows.append(
+                    f"| HTTP {op}/s ≥ 0.8x in-process, {c} client(s) | {backend} | {h:.0f}/s ({h / i:.2f}x) "
+                    f"| {i:.0f}/s | {_mark(h >= 0.8 * i)} |"
+                )
+        many, ref = r["many"], r["many_ref"]
+        _n50, n99 = _pct(many["latencies"])
+        ok = many["frames_per_s"] >= 0.8 * ref["writes_per_s"] and n99 <= 100 and many["exact"]
+        rows.append(
+            f"| many streams ({args.streams} x 10 values/s): ≥ 0.8x DBOS in-process, p99 ≤ 100 ms | {backend} "
+            f"| {many['frames_per_s']:.0f} values/s, p99 {n99:.0f} ms, exact={many['exact']} "
+            f"| DBOS alone {ref['writes_per_s']:.0f} writes/s | {_mark(ok)} |"
+        )
+        idle = r["idle"]
+        rows.append(
+            f"| ≤ 30 KB RSS per idle SSE connection; {idle['connections']} idle with /health p99 ≤ 50 ms | {backend} "
+            f"| {idle['rss_per_conn_kb']:.1f} KB, /health p99 {idle['health_p99_ms']:.1f} ms | "
+            f"| {_mark(idle['rss_per_conn_kb'] <= 30 and idle['health_p99_ms'] <= 50)} |"
+        )
+    return rows
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     """Markdown tables for every backend."""
-    lines = [
+    lines = ["## Issue 15 targets", "", *targets(results, args), ""]
+    lines += [
         "## Hop latency (ms)",
         "",
         "| backend | hop | HTTP p50 | HTTP p99 | in-process DBOS p50 | in-process p99 | HTTP / in-process (p50) |",
@@ -130,63 +221,143 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
                 lines.append(f"| {backend} | workflow {op} | {c} | {h:.0f} | {i:.0f} | {h / i:.2f}x |")
     lines += [
         "",
-        "## Stream fan-out",
+        "## Live delivery under load (lean load generator; server CPU per delivered frame from /proc)",
         "",
-        "| backend | path | subscribers | p50 ms | p99 ms | DB txn / write |",
-        "|---|---|---:|---:|---:|---:|",
+        "| backend | shape | subscribers | p50 ms | p99 ms | every value to everyone | frames/s "
+        "| server CPU µs / frame | load generator CPU s |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for backend, r in results.items():
-        for kind, n, lat, txn in r["fanout"]:
-            p50, p99 = _ms(lat)
-            path = "hub → SSE (HTTP)" if kind == "hub" else "DBOS reader per subscriber (in-process)"
+        shaped = [("1 stream, 20 writes/s", f) for f in r["fanout"]]
+        shaped += [("seed 004 POST → /stream", f) for f in r["seed"]]
+        shaped += [(f"many streams ({args.streams} x 10/s)", {"n": args.streams, **r["many"]})]
+        for label, f in shaped:
+            p50, p99 = _pct(f["latencies"])
             lines.append(
-                f"| {backend} | {path} | {n} | {p50:.1f} | {p99:.1f} | {'n/a' if txn is None else f'{txn:.1f}'} |"
+                f"| {backend} | {label} | {f['n']} | {p50:.1f} | {p99:.1f} | {f['exact']} | {f['frames_per_s']:.0f} "
+                f"| {f['server_cpu_per_frame_us']:.1f} | {f['loadgen_cpu_s']:.1f} |"
+            )
+        for f in r["fanout_ref"]:
+            p50, p99 = _pct(f["latencies"])
+            lines.append(
+                f"| {backend} | DBOS read_stream per subscriber (in-process reference) | {f['n']} | {p50:.1f} "
+                f"| {p99:.1f} | | | | |"
             )
         lines.append(
-            f"| {backend} | server RSS per idle SSE connection ({args.idle} idle) | | "
-            f"**{r['rss_per_idle'] / 1024:.1f} KB** | | |"
+            f"| {backend} | many streams, DBOS alone in-process (reference) | {args.streams} | | | "
+            f"| {r['many_ref']['writes_per_s']:.0f} writes/s | | |"
+        )
+        idle = r["idle"]
+        lines.append(
+            f"| {backend} | idle SSE connections: RSS each {idle['rss_per_conn_kb']:.1f} KB; /health p50 "
+            f"{idle['health_p50_ms']:.1f} / p99 {idle['health_p99_ms']:.1f} ms | {idle['connections']} | | | | | | |"
         )
     return "\n".join(lines)
 
 
-def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
-    """Hop p50/p99 HTTP vs in-process per backend, and fan-out p99 by subscribers."""
+def plot(results: dict[str, dict[str, Any]], out: Path) -> None:
+    """latency.png (hops vs in-process), cdf.png (latency CDFs), fanout.png (p99 by subscribers), cpu.png."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results) + 1, figsize=(6 * (len(results) + 1), 5))
-    for ax, (backend, r) in zip(axes, results.items(), strict=False):
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 5), squeeze=False)
+    for ax, (backend, r) in zip(axes[0], results.items(), strict=False):
         labels = [k for k, _ in HOPS]
         x = range(len(labels))
-        http = [_ms(r["http_hops"][k])[0] for k in labels]
-        ref = [_ms(r["ref_hops"][REFERENCE[k]])[0] for k in labels]
-        ax.bar([i - 0.2 for i in x], http, 0.4, label="HTTP p50")
-        ax.bar([i + 0.2 for i in x], ref, 0.4, label="in-process DBOS p50")
+        ax.bar([i - 0.2 for i in x], [_ms(r["http_hops"][k])[0] for k in labels], 0.4, label="HTTP p50")
+        ax.bar([i + 0.2 for i in x], [_ms(r["ref_hops"][REFERENCE[k]])[0] for k in labels], 0.4, label="in-process")
         ax.set_xticks(list(x), labels, rotation=30, ha="right")
         ax.set_yscale("log")
         ax.set_ylabel("ms")
-        ax.set_title(f"hop latency ({backend})")
+        ax.set_title(f"hop latency p50 ({backend})")
         ax.legend()
-    ax = axes[-1]
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=100)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 5), squeeze=False)
+    for ax, (backend, r) in zip(axes[0], results.items(), strict=False):
+        curves = [(f"stream → SSE, 1 stream x {f['n']}", f["latencies"]) for f in r["fanout"]]
+        curves += [(f"seed 004, {f['n']} sub", f["latencies"]) for f in r["seed"]]
+        curves += [("many streams", r["many"]["latencies"]), ("500 ms polling", r["http_hops"]["stream_poll"])]
+        curves += [("DBOS read_stream (in-process)", r["ref_hops"]["stream_read"])]
+        if "floor" in r:
+            curves.append(("raw NOTIFY floor", r["floor"]))
+        for label, lat in curves:
+            if lat:
+                ms = sorted(v * 1000 for v in lat)
+                ax.plot(ms, [(i + 1) / len(ms) for i in range(len(ms))], label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("latency ms (log)")
+        ax.set_ylabel("fraction of values")
+        ax.set_title(f"latency CDF ({backend})")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "cdf.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 5))
     for backend, r in results.items():
-        for kind, label in (("hub", "hub → SSE"), ("dbos", "DBOS reader each")):
-            pts = sorted((n, _ms(lat)[1]) for k, n, lat, _ in r["fanout"] if k == kind)
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{label} ({backend})")
+        pts = sorted((f["n"], _pct(f["latencies"])[1]) for f in r["fanout"])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"hub → SSE ({backend})")
+        pts = sorted((f["n"], _pct(f["latencies"])[1]) for f in r["fanout_ref"])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="x", ls="--", label=f"DBOS reader each ({backend})")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("subscribers")
+    ax.set_xlabel("subscribers of one stream")
     ax.set_ylabel("p99 ms")
-    ax.set_title("stream fan-out p99")
+    ax.set_title("fan-out: p99 by subscribers (20 writes/s)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(out / "fanout.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    labels, values = [], []
+    for backend, r in results.items():
+        for f in r["fanout"]:
+            labels.append(f"{backend}\nfan-out {f['n']}")
+            values.append(f["server_cpu_per_frame_us"])
+        for f in r["seed"]:
+            labels.append(f"{backend}\nseed {f['n']}")
+            values.append(f["server_cpu_per_frame_us"])
+        labels.append(f"{backend}\nmany")
+        values.append(r["many"]["server_cpu_per_frame_us"])
+    ax.bar(range(len(values)), values)
+    ax.set_xticks(range(len(values)), labels, fontsize=7)
+    ax.set_ylabel("server CPU µs per delivered frame")
+    ax.set_yscale("log")
+    ax.set_title("server CPU per delivered frame")
+    fig.tight_layout()
+    fig.savefig(out / "cpu.png", dpi=100)
+    plt.close(fig)
+
+
+def _compact(value: Any, keep: int = 1000) -> Any:
+    """Long latency lists cut to ``keep`` evenly spaced quantiles (enough for CDFs and percentiles; small files)."""
+    if isinstance(value, dict):
+        return {k: _compact(v, keep) for k, v in value.items()}
+    if isinstance(value, list) and len(value) > keep and all(isinstance(v, float) for v in value[:10]):
+        ordered = sorted(value)
+        return [ordered[round(i * (len(ordered) - 1) / (keep - 1))] for i in range(keep)]
+    if isinstance(value, list):
+        return [_compact(v, keep) for v in value]
+    return value
+
+
+def _load(path: Path) -> dict[str, dict[str, Any]]:
+    """Saved results, with the integer keys JSON turned into strings restored."""
+    saved: dict[str, dict[str, Any]] = json.loads(path.read_text())
+    for r in saved.values():
+        for key in ("http_tp", "ref_tp"):
+            r[key] = {op: {int(c): v for c, v in d.items()} for op, d in r[key].items()}
+    return saved
 
 
 def main() -> None:
-    """Parse arguments, run every backend, print and save the report and plot."""
+    """Parse arguments, run every backend, print and save the report and plots."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     p.add_argument("--backends", type=lambda s: s.split(","), default=["sqlite", "postgres"])
@@ -194,33 +365,59 @@ def main() -> None:
     p.add_argument("--interval-ms", type=float, default=20.0)
     p.add_argument("--total", type=int, default=400, help="operations per throughput measurement")
     p.add_argument("--concurrency", type=ints, default=[1, 8, 32])
-    p.add_argument("--subscribers", type=ints, default=[1, 100, 1000])
-    p.add_argument("--reference", type=ints, default=[1, 100, 500])
-    p.add_argument("--fan-writes", type=int, default=100)
+    p.add_argument("--subscribers", type=ints, default=[1, 100, 1000], help="fan-out subscribers of one stream")
+    p.add_argument("--reference", type=ints, default=[1, 100, 500], help="in-process DBOS readers (reference)")
+    p.add_argument("--fan-writes", type=int, default=200, help="writes per fan-out run (20/s)")
+    p.add_argument("--seed-subscribers", type=ints, default=[1, 500])
+    p.add_argument("--seed-posts", type=int, default=100)
+    p.add_argument("--streams", type=int, default=200, help="many streams: workflows, each to its own subscriber")
+    p.add_argument("--stream-values", type=int, default=30, help="many streams: values per stream (10/s)")
     p.add_argument("--idle", type=int, default=10000)
+    p.add_argument("--procs", type=int, default=2, help="load generator processes")
+    p.add_argument(
+        "--today-cpu-us", type=float, default=None, help="server CPU µs/frame before issue 15 (for the ⅓ target)"
+    )
     p.add_argument("--quick", action="store_true", help="small counts for a fast look")
+    p.add_argument(
+        "--render",
+        type=lambda v: v.split(","),
+        default=None,
+        help="render saved results.json files (comma-separated) instead of measuring; pass the runs' options",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     args = p.parse_args()
     if args.quick:
         args.n, args.total, args.concurrency = 50, 100, [1, 8]
-        args.subscribers, args.reference, args.fan_writes, args.idle = [1, 100], [1, 100], 50, 500
+        args.subscribers, args.reference, args.fan_writes = [1, 100], [1, 100], 60
+        args.seed_subscribers, args.seed_posts = [1, 100], 50
+        args.streams, args.stream_values, args.idle = 50, 20, 1000
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of SSE sockets, on both ends
     results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends:
-            print(f"== {backend}", flush=True)
-            results[backend] = asyncio.run(run_backend(backend, args, Path(tmp)))
+    if args.render:
+        # Re-render saved runs (e.g. one per backend, run separately to keep each under a few minutes).
+        for path in args.render:
+            results.update(_load(Path(path)))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            for backend in args.backends:
+                print(f"== {backend}", flush=True)
+                results[backend] = asyncio.run(run_backend(backend, args, Path(tmp)))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    how = "rendered from saved runs" if args.render else f"load average at the end {os.getloadavg()[0]:.1f}"
     text = (
-        f"# Benchmark results\n\n{stamp} · {machine()}\n\nCommand: `python -m bench.suite "
+        f"# Benchmark results\n\n{stamp} · {machine()} · {how} "
+        f"(a shared machine: figures are noisy)\n\nCommand: `python -m bench.suite "
         f"{' '.join(sys.argv[1:])}`. Latency = from just before the producing call (send / set_event / "
-        f"write_stream) to the consumer having the value; same clock.\n\n{report(results, args)}\n"
+        f"write_stream / POST) to the consumer having the value; same clock.\n\n{report(results, args)}\n"
     )
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "RESULTS.md").write_text(text + "\n![latency](latency.png)\n")
-    plot(results, args.out / "latency.png")
+    (args.out / "RESULTS.md").write_text(
+        text + "\n![latency](latency.png)\n![cdf](cdf.png)\n![fanout](fanout.png)\n![cpu](cpu.png)\n"
+    )
+    (args.out / "results.json").write_text(json.dumps(_compact(results)))
+    plot(results, args.out)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -52,20 +53,57 @@ def test_posts_are_acknowledged_once_and_read_in_order_by_a_late_subscriber(serv
         assert [v["value"]["type"] for v in snap["values"]] == ["progress", "done"] and snap["closed"] is True
         closed = http.post("/v1/sessions/job-1/events", json={"type": "progress"})
         assert closed.status_code == 409 and closed.json()["error"]["code"] == "session_closed"
+        # The seed path serves each v1 post as the body it was (what `wfc session post` sends).
+        seed = [v for _, _, v in _sse(http, "/stream/job-1")]
+        assert seed == [{"type": "progress", "data": {"i": i}, "id": f"e{i}"} for i in range(5)] + [
+            {"type": "done", "id": "end"}
+        ]
 
 
-def test_seed_paths_stream_events_by_type_and_resume_after_disconnect(server: LiveServer) -> None:
+def test_seed_paths_serve_the_posted_payloads_unnamed_and_resume_after_disconnect(server: LiveServer) -> None:
     with httpx.Client(base_url=server.url) as http:
-        http.post("/events/job-2", json={"type": "progress", "data": {"step": 1}})
-        http.post("/events/job-2", json={"status": "plain payload"})  # no type: wrapped as "message"
+        http.post("/events/job-2", json={"type": "thinking", "content": "Reading the files"})
+        http.post("/events/job-2", json={"status": "plain payload"})  # no type: stored as type "message"
         first = _sse(http, "/stream/job-2", stop_after=2)
-        assert [(e, i) for e, i, _ in first] == [("progress", "0"), ("message", "1")]
-        assert first[1][2]["data"] == {"status": "plain payload"}
+        # Unnamed frames (EventSource.onmessage gets them), data = exactly the posted JSON, id = durable offset.
+        assert first == [
+            ("message", "0", {"type": "thinking", "content": "Reading the files"}),
+            ("message", "1", {"status": "plain payload"}),
+        ]
         http.post("/events/job-2", json={"type": "progress", "data": {"step": 2}}, headers={"Idempotency-Key": "p2"})
-        http.post("/events/job-2", json={"type": "progress", "data": {"step": 2}}, headers={"Idempotency-Key": "p2"})
+        again = http.post(
+            "/events/job-2", json={"type": "progress", "data": {"step": 2}}, headers={"Idempotency-Key": "p2"}
+        )
+        assert again.json()["outcome"] == "duplicate"
         http.post("/events/job-2", json={"type": "done", "data": {"ok": True}})
-        rest = _sse(http, "/stream/job-2", last_id="1")
-        assert [(e, i) for e, i, _ in rest] == [("progress", "2"), ("done", "3")]
+        rest = _sse(http, "/stream/job-2", last_id="1")  # ends by itself after the done frame
+        assert rest == [
+            ("message", "2", {"type": "progress", "data": {"step": 2}}),
+            ("message", "3", {"type": "done", "data": {"ok": True}}),
+        ]
+        named = _sse(http, "/stream/job-2?named=1")
+        assert [(e, i) for e, i, _ in named] == [("thinking", "0"), ("message", "1"), ("progress", "2"), ("done", "3")]
+        v1 = http.get("/v1/sessions/job-2/events").json()["values"]
+        assert [v["value"]["type"] for v in v1] == ["thinking", "message", "progress", "done"]
+        assert v1[0]["value"]["data"] == {"type": "thinking", "content": "Reading the files"}
+
+
+def test_concurrent_posts_get_consecutive_offsets_and_duplicates_store_nothing(server: LiveServer) -> None:
+    async def post_all() -> list[str]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            await http.post("/events/burst", json={"type": "start"})
+            rs = await asyncio.gather(
+                *(http.post("/events/burst", json={"type": "tick", "n": i % 20, "id": f"t{i % 20}"}) for i in range(40))
+            )
+            return [r.json()["outcome"] for r in rs]
+
+    outcomes = asyncio.run(post_all())
+    assert sorted(outcomes) == ["delivered"] * 20 + ["duplicate"] * 20
+    with httpx.Client(base_url=server.url) as http:
+        http.post("/events/burst", json={"type": "done"})
+        frames = _sse(http, "/stream/burst")
+    assert [int(i) for _, i, _ in frames] == list(range(22))
+    assert sorted(v["n"] for _, _, v in frames[1:-1]) == list(range(20))
 
 
 def test_unknown_session_snapshot_is_404(server: LiveServer) -> None:
@@ -82,8 +120,10 @@ def test_idle_session_closes_with_a_timeout_event(database_url: str) -> None:
     ):
         http.post("/v1/sessions/idle/events", json={"type": "progress", "data": 1})
         frames = _sse(http, "/stream/idle")
-        assert [e for e, _, _ in frames] == ["progress", "timeout"]
+        assert [v["type"] for _, _, v in frames] == ["progress", "timeout"]
         assert frames[-1][2]["data"]["reason"] == "idle"
+        closed = http.post("/v1/sessions/idle/events", json={"type": "progress"})
+        assert closed.status_code == 409 and closed.json()["error"]["code"] == "session_closed"
 
 
 def test_a_server_restart_loses_no_session_event(database_url: str) -> None:

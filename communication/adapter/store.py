@@ -214,6 +214,8 @@ def list_streams(workflow_id: str) -> tuple[str | None, list[StreamInfo]]:
         ).fetchall()
     infos = []
     for key, last_offset, value, serialization in rows:
+        if str(key).startswith("~"):
+            continue  # session event-id markers (adapter/session_store.py), not a stream
         closed = is_serialized_stream_closed_sentinel(value, serialization)
         infos.append(StreamInfo(str(key), int(last_offset) + (0 if closed else 1), closed))
     return str(status[0]), infos
@@ -291,16 +293,18 @@ def send_once(destination_id: str, topic: str, message: Any, idempotency_key: st
             # pysqlite opens a transaction only at the first write, so the checks below would run in
             # autocommit and two senders could both see "absent". Take the write lock first.
             c.execute(sa.text("BEGIN IMMEDIATE"))
-        row = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == destination_id)).first()
+        # One statement for the destination's status and the duplicate check (one round trip, not two).
+        seen_expr: sa.ColumnElement[bool] = (
+            sa.exists().where(notifications.c.message_uuid == message_uuid)
+            if idempotency_key is not None
+            else sa.false()
+        )
+        row = c.execute(sa.select(ws.c.status, seen_expr).where(ws.c.workflow_uuid == destination_id)).first()
         if row is None:
             return SendOutcome("not_found", None)
         status = str(row[0])
-        if idempotency_key is not None:
-            seen = c.execute(
-                sa.select(notifications.c.message_uuid).where(notifications.c.message_uuid == message_uuid)
-            ).first()
-            if seen is not None:
-                return SendOutcome("duplicate", status)
+        if row[1]:
+            return SendOutcome("duplicate", status)
         if is_terminal(status):
             return SendOutcome("finished", status)
         sysdb.send_bulk_with_connection(

@@ -126,7 +126,8 @@ class WorkflowControl:
             params = wtype.validate_input(raw_input)
         wid = check_workflow_id(workflow_id) if workflow_id else str(uuid.uuid4())
         async with self._lock_for(wid):
-            existing = await DBOS.get_workflow_status_async(wid)
+            # A fresh uuid cannot exist: only a caller-chosen id needs the existence (and type) check.
+            existing = await DBOS.get_workflow_status_async(wid) if workflow_id else None
             if existing is not None:
                 if existing.name != type_name:
                     raise WorkflowIdConflict(
@@ -144,7 +145,20 @@ class WorkflowControl:
             except dbos_errors.DBOSConflictingWorkflowError as exc:
                 raise WorkflowIdConflict(str(exc), workflow_id=wid) from exc
         WORKFLOWS_STARTED.labels(type=type_name).inc()
-        return await self.status(wid, detail=False), True
+        # The status as started, without reading it back (one round trip fewer per start): DBOS has just
+        # recorded exactly this. A later GET shows how far it got.
+        queue_name = queue if wtype is None else (queue or wtype.queue or self._settings.work_queue or None)
+        now = datetime.now(tz=UTC)
+        info = WorkflowInfo(
+            workflow_id=wid,
+            type=type_name,
+            status="ENQUEUED" if queue_name else "PENDING",
+            created_at=now,
+            updated_at=now,
+            executor_id=None if queue_name else DBOS.executor_id,
+            queue_name=queue_name,
+        )
+        return info, True
 
     async def _start_registered(self, wtype: WorkflowType, params: dict[str, Any], wid: str, queue: str | None) -> None:
         call_args, call_kwargs = wtype.call_args(params)

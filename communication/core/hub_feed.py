@@ -32,13 +32,16 @@ class Item:
 
     ``read_at`` (monotonic clock) is when the hub read the committed value from the database: the start of the
     delivery-latency histogram. ``size`` is the length of the value's JSON encoding, measured once when a feed
-    reads it (what the feed's byte budget counts).
+    reads it (what the feed's byte budget counts). ``frames`` caches the item's encoded wire frames by kind
+    (filled lazily by ``communication.http.frames``): every subscriber of a feed gets the same Item object, so
+    each value is encoded once per feed, not once per subscriber.
     """
 
     position: int
     value: Any
     read_at: float = field(default_factory=time.monotonic, compare=False)
     size: int = field(default=0, compare=False)
+    frames: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 CatchUp = tuple[list[Item], End | None]

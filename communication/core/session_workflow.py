@@ -1,31 +1,30 @@
 """Durable session streams for external producers (not DBOS workflows).
 
-A session is a workflow that turns messages posted by producers into its stream ``events``, in arrival order,
-exactly once: ``recv`` consumes each message in a recorded step and the workflow writes it to the stream
-(workflow stream writes are exactly-once), so a crash anywhere loses and repeats nothing. An event of type
-``done`` or ``timeout`` closes the stream; so does an idle period without posts.
+A session is a workflow whose stream ``events`` producers append to *directly*: each post is one durable write
+(``communication.adapter.session_store.append_event``: idempotent by event id, ordered, closing on ``done`` /
+``timeout``), with no relay through this workflow's ``recv``. The workflow only keeps the session's lifetime:
+it sleeps until the idle deadline (a durable ``recv`` timeout, woken early by the message a closing post
+sends), then closes the stream with a ``timeout`` event if nothing was posted meanwhile - the check and the
+close are one transaction, so a post racing with the timeout either lands first or is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from dbos import DBOS
 from pydantic import BaseModel, Field
 
+from communication.adapter import session_store
 from communication.core.registry import registry
 from communication.protocol.names import STATUS_EVENT
 
-SESSION_TOPIC = "session_event"
+SESSION_TOPIC = "session_event"  # only closing posts send on it: they wake the workflow so it finishes now
 SESSION_STREAM = "events"
 CLOSING_TYPES = frozenset({"done", "timeout"})
-
-
-@DBOS.step(name="session_clock")
-async def now() -> float:
-    """Wall-clock time as a step, so a replay sees the recorded timestamp."""
-    return time.time()
+IDLE_TIMEOUT_EVENT_ID = "session-idle-timeout"
 
 
 def session_workflow_id(session_id: str) -> str:
@@ -39,29 +38,59 @@ class SessionInput(BaseModel):
     idle_timeout_seconds: float = Field(300.0, gt=0, le=7 * 24 * 3600, description="Close after this long idle.")
 
 
+@DBOS.step(name="session_idle_check")
+async def idle_check(workflow_id: str, idle_timeout: float) -> dict[str, Any]:
+    """Close the session with a ``timeout`` event if it has been idle for ``idle_timeout`` seconds.
+
+    Returns ``{"closed", "remaining", "events", "closed_by"}``. At-least-once safe: the timeout event has a fixed
+    event id, so a retried step appends it once.
+    """
+    while True:
+        state = await asyncio.to_thread(session_store.session_state, workflow_id, SESSION_STREAM)
+        if state is None or state.closed:
+            events = state.events if state else 0
+            return {"closed": True, "remaining": 0.0, "events": events, "closed_by": state and state.closed_by}
+        now = time.time()
+        remaining = state.last_activity + idle_timeout - now
+        if remaining > 0:
+            return {"closed": False, "remaining": remaining, "events": state.events, "closed_by": None}
+        event = {
+            "type": "timeout",
+            "data": {"reason": "idle", "idle_seconds": idle_timeout},
+            "id": None,
+            "timestamp": now,
+        }
+        out = await asyncio.to_thread(
+            session_store.append_event,
+            workflow_id,
+            SESSION_STREAM,
+            event,
+            IDLE_TIMEOUT_EVENT_ID,
+            close=True,
+            wake_topic=SESSION_TOPIC,
+            idle_before=now - idle_timeout,
+        )
+        if out.result in ("delivered", "duplicate"):
+            return {"closed": True, "remaining": 0.0, "events": state.events + 1, "closed_by": "timeout"}
+        # "active": a post landed meanwhile; "closed": a closing post won - re-read either way.
+
+
 @registry.register(
     "session",
     SessionInput,
     "Durable session stream: events posted by external producers, in order, exactly once; 'done' closes it.",
 )
 async def session_workflow(params: dict[str, Any]) -> dict[str, Any]:
-    """Relay posted events into stream ``events`` until ``done``/``timeout`` or the idle timeout."""
+    """Keep the session open until ``done`` / ``timeout`` is posted or it has been idle too long."""
     p = SessionInput.model_validate(params)
     await DBOS.set_event_async(STATUS_EVENT, "open")
-    count = 0
+    wid = DBOS.workflow_id
+    assert wid is not None
     while True:
-        event = await DBOS.recv_async(SESSION_TOPIC, timeout_seconds=p.idle_timeout_seconds)
-        if event is None:
-            event = {
-                "type": "timeout",
-                "data": {"reason": "idle", "idle_seconds": p.idle_timeout_seconds},
-                "id": None,
-                "timestamp": await now(),
-            }
-        await DBOS.write_stream_async(SESSION_STREAM, event)
-        count += 1
-        if event.get("type") in CLOSING_TYPES:
+        state = await idle_check(wid, p.idle_timeout_seconds)
+        if state["closed"]:
             break
-    await DBOS.close_stream_async(SESSION_STREAM)
+        # Durable wait: survives restarts; a closing post's message ends it early.
+        await DBOS.recv_async(SESSION_TOPIC, timeout_seconds=state["remaining"])
     await DBOS.set_event_async(STATUS_EVENT, "closed")
-    return {"events": count, "closed_by": event.get("type")}
+    return {"events": state["events"], "closed_by": state["closed_by"]}

@@ -1,22 +1,25 @@
 """Durable sessions: producers post events, subscribers read them in order (snapshot or live via the hub).
 
-Posting starts the session's workflow on first use (idempotently) and sends the event as a message keyed by
-the producer's event id, so a repeated post is acknowledged as a duplicate and stored once. A post is
-acknowledged only after the message row is committed.
+A post is ONE durable write: the event is appended straight to the session workflow's stream, idempotent by the
+producer's event id, in one transaction (``communication.adapter.session_store``); subscribers' feeds are woken
+by DBOS's own post-commit stream signal. The session's workflow is started on the first post (idempotently) and
+only keeps its lifetime (idle timeout); it relays nothing. A post is acknowledged only once committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
 
+from communication.adapter import session_store
 from communication.core.control import WorkflowControl
 from communication.core.messages import MessageService
-from communication.core.session_workflow import SESSION_STREAM, SESSION_TOPIC, session_workflow_id
+from communication.core.session_workflow import CLOSING_TYPES, SESSION_STREAM, SESSION_TOPIC, session_workflow_id
 from communication.core.settings import Settings
 from communication.core.streams import StreamService
-from communication.protocol.errors import SessionClosed, SessionNotFound, WorkflowFinished, WorkflowNotFound
+from communication.protocol.errors import SessionClosed, SessionNotFound, WorkflowNotFound
 from communication.protocol.models import StreamSnapshot
 from communication.protocol.validation import check_idempotency_key, check_key
 
@@ -41,8 +44,14 @@ class SessionService:
         )
         return wid
 
-    async def post(self, session_id: str, event_type: str, data: Any, event_id: str | None) -> dict[str, Any]:
+    async def post(
+        self, session_id: str, event_type: str, data: Any, event_id: str | None, payload: Any = None
+    ) -> dict[str, Any]:
         """Store one event for the session (creating it on first post).
+
+        Args:
+            payload: the body exactly as a seed-path producer posted it; stored with the event so ``GET
+                /stream/{sid}`` serves it unchanged (``None``: a v1 post, served as its type, data and id).
 
         Returns ``{"session_id", "event_id", "outcome"}``; ``outcome`` is ``duplicate`` for a repeated event id.
 
@@ -50,16 +59,27 @@ class SessionService:
             SessionClosed: the session already received ``done``/``timeout`` or timed out idle.
         """
         check_key(event_type, "type")
+        check_key(session_id, "session_id")
         if event_id is not None:
             check_idempotency_key(event_id, "id")
-        wid = await self.open(session_id)
+        wid = session_workflow_id(session_id)
         event_id = event_id or str(uuid.uuid4())
-        event = {"type": event_type, "data": data, "id": event_id, "timestamp": time.time()}
-        try:
-            sent = await self._messages.send(wid, event, SESSION_TOPIC, idempotency_key=event_id)
-        except WorkflowFinished as exc:
-            raise SessionClosed(f"session {session_id!r} is closed", session_id=session_id) from exc
-        return {"session_id": session_id, "event_id": event_id, "outcome": sent.outcome}
+        event: dict[str, Any] = {"type": event_type, "data": data, "id": event_id, "timestamp": time.time()}
+        if payload is not None:
+            event["payload"] = payload
+        close = event_type in CLOSING_TYPES
+        # The common case is one transaction: the session exists. Its workflow is started only when the append
+        # finds no workflow (first post), then the append is retried.
+        for _ in range(2):
+            out = await asyncio.to_thread(
+                session_store.append_event, wid, SESSION_STREAM, event, event_id, close=close, wake_topic=SESSION_TOPIC
+            )
+            if out.result != "not_found":
+                break
+            await self.open(session_id)
+        if out.result in ("closed", "not_found"):
+            raise SessionClosed(f"session {session_id!r} is closed", session_id=session_id)
+        return {"session_id": session_id, "event_id": event_id, "outcome": out.result}
 
     async def snapshot(self, session_id: str, offset: int, limit: int) -> dict[str, Any]:
         """The session's events from ``offset`` (never blocks).

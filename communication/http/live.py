@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
-from communication.core.hub import End, Hub, Item, record_delivery
+from communication.core.hub import End, Hub, Item
 from communication.core.settings import Settings
 from communication.http.access import read_token_only, without_secret_events
 from communication.http.deps import CoreDep, SettingsDep, StreamKey, WorkflowId
+from communication.http.frames import encode_json, sse_frame, sse_live
 from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
 from communication.protocol.errors import TokenExpired, ValidationFailed
 from communication.protocol.validation import MAX_POSITION, check_key
 
@@ -97,14 +98,14 @@ def token_deadline(request: Request) -> float | None:
     return expires
 
 
-def until_token_expiry(request: Request, frames: AsyncIterator[ServerSentEvent]) -> AsyncIterator[ServerSentEvent]:
+def until_token_expiry(request: Request, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """End an SSE response authenticated by a read token when the token expires: a terminal ``error`` frame with
     code ``token_expired``, then the end of the response (a reconnect needs a fresh token)."""
     deadline = token_deadline(request)
     if deadline is None:
         return frames
 
-    async def gen() -> AsyncIterator[ServerSentEvent]:
+    async def gen() -> AsyncIterator[bytes]:
         # Each frame is awaited against the deadline (a timeout scope must not span a yield: it would fire in
         # whatever the consuming task does at that moment).
         it = frames.__aiter__()
@@ -120,58 +121,29 @@ def until_token_expiry(request: Request, frames: AsyncIterator[ServerSentEvent])
         finally:
             await it.aclose()  # type: ignore[attr-defined]
         error = TokenExpired("read token expired; mint a new one", expired_at=deadline)
-        yield ServerSentEvent(json_text({"error": error.to_dict()}), event="error")
+        yield sse_frame(json_text({"error": error.to_dict()}), event="error")
 
     return gen()
-
-
-RECONNECT_MS = 1000
 
 
 def json_text(value: Any) -> str:
     """Compact JSON for a ``data:`` line."""
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return encode_json(value)
 
 
 def frames_of(
     items: AsyncIterator[Item | End], value_event: str, keys: frozenset[str] | None = None
-) -> AsyncIterator[ServerSentEvent]:
-    """SSE frames for hub items: ``id`` = position, ``event`` = ``value_event``; then ``end`` / ``overflow``."""
+) -> AsyncIterator[bytes]:
+    """SSE frames for hub items: ``id`` = position, ``event`` = ``value_event``; then ``end`` / ``overflow``.
 
-    async def gen() -> AsyncIterator[ServerSentEvent]:
-        # A comment first, so clients see the subscription is open before any value exists.
-        yield ServerSentEvent(comment="connected")
-        # Browsers wait 3 s before reconnecting unless told otherwise. The hint rides on the first real frame:
-        # a block holding only "retry:" is dispatched as an empty message by some clients.
-        retry: int | None = RECONNECT_MS
-        async for out in items:
-            if isinstance(out, Item):
-                if keys is not None and out.value.get("key") not in keys:
-                    continue
-                yield ServerSentEvent(json_text(out.value), event=value_event, id=str(out.position), retry=retry)
-                record_delivery(out, "sse")
-                retry = None
-            elif out.reason == "overflow":
-                yield ServerSentEvent(json_text({"next_offset": out.next_offset}), event="overflow")
-            elif out.reason == "shutdown":
-                return  # no terminal event: the client reconnects (to this or another node) and resumes
-            else:
-                body: dict[str, Any] = {"reason": out.reason, "workflow_status": out.workflow_status}
-                if value_event == "value":
-                    body["next_offset"] = out.next_offset
-                yield ServerSentEvent(json_text(body), event="end")
-
-    return gen()
+    Encoded by the one frame mapper (``communication.http.frames``): once per value per feed.
+    """
+    return sse_live(items, value_event, keys)
 
 
-def sse(frames: AsyncIterator[ServerSentEvent], settings: Settings) -> EventSourceResponse:
-    """Wrap frames in a response with heartbeats and a send timeout for clients that stopped reading."""
-    return EventSourceResponse(
-        frames,
-        ping=settings.sse_heartbeat_seconds,
-        send_timeout=settings.sse_send_timeout_seconds,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+def sse(frames: AsyncIterator[bytes], settings: Settings) -> FrameStream:
+    """Wrap pre-encoded frames in a response with heartbeats and a send timeout for clients that stopped reading."""
+    return FrameStream(frames, heartbeat=settings.sse_heartbeat_seconds, send_timeout=settings.sse_send_timeout_seconds)
 
 
 def hub_of(request: Request) -> Hub:
@@ -180,9 +152,7 @@ def hub_of(request: Request) -> Hub:
     return hub
 
 
-async def stream_tail(
-    request: Request, settings: Settings, workflow_id: str, key: str, start: int
-) -> EventSourceResponse:
+async def stream_tail(request: Request, settings: Settings, workflow_id: str, key: str, start: int) -> FrameStream:
     """SSE tail of one stream from ``start`` (shared by the live route and the snapshot URL)."""
     items = await hub_of(request).tail_stream(workflow_id, key, start)
     return sse(until_token_expiry(request, frames_of(items, "value")), settings)
@@ -190,7 +160,7 @@ async def stream_tail(
 
 async def event_watch(
     request: Request, settings: Settings, workflow_id: str, after_version: int, keys: str | None
-) -> EventSourceResponse:
+) -> FrameStream:
     """SSE watch of a workflow's events (shared by the live route and the events URL)."""
     wanted = None
     if keys:
@@ -215,7 +185,7 @@ async def tail(
     _core: CoreDep,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="First offset to send.")] = 0,
     last_event_id: LastEventId = None,
-) -> EventSourceResponse:
+) -> FrameStream:
     """Frames ``id: <offset>`` / ``event: value``; then ``event: end`` when closed or the workflow finished."""
     return await stream_tail(request, settings, workflow_id, key, resume_position(last_event_id, offset))
 
@@ -236,7 +206,7 @@ async def watch(
     ] = 0,
     keys: Annotated[str | None, Query(max_length=4000, description="Comma-separated keys to include.")] = None,
     last_event_id: LastEventId = None,
-) -> EventSourceResponse:
+) -> FrameStream:
     """Current values first, then every change: ``id: <version>`` / ``event: event``; ``event: end`` at the end."""
     start = resume_position(last_event_id, after_version + 1)
     return await event_watch(request, settings, workflow_id, start - 1, keys)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sse_starlette import EventSourceResponse
 
 from communication.http.access import visible_events
 from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
@@ -18,6 +17,7 @@ from communication.http.live import (
     wants_sse,
 )
 from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
 from communication.protocol.models import EventOut, EventsOut
 from communication.protocol.validation import MAX_POSITION
 
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
 )
 async def all_events(
     request: Request, workflow_id: WorkflowId, core: CoreDep, settings: SettingsDep, last_event_id: LastEventId = None
-) -> EventsOut | EventSourceResponse:
+) -> EventsOut | FrameStream:
     """Latest value and version of every key. With ``Accept: text/event-stream``: the live watch."""
     if wants_sse(request):
         return await event_watch(request, settings, workflow_id, resume_position(last_event_id, 1) - 1, None)

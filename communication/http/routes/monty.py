@@ -18,7 +18,6 @@ Progress frames are pushed when the workflow's ``state`` event changes, through 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,14 +26,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from communication.adapter import store
 from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
 from communication.http.deps import CoreDep, WorkflowId
+from communication.http.frames import encode_json, sse_frame
 from communication.http.live import SSE_RESPONSE, LastEventId, resume_position, sse
 from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
 from communication.protocol.errors import ValidationFailed, WorkflowIdConflict
 from communication.protocol.monty import (
     DEFAULT_MAX_ITERATIONS,
@@ -150,7 +151,7 @@ def _now_iso() -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return encode_json(value)
 
 
 def progress_frame(workflow_id: str, state: dict[str, Any], version: int) -> dict[str, Any]:
@@ -243,9 +244,9 @@ async def final_frame(core: Core, workflow_id: str) -> dict[str, Any]:
 
 async def _frames(
     core: Core, hub: Hub, workflow_id: str, items: AsyncIterator[Item | End], started: dict[str, Any] | None
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     if started is not None:
-        yield ServerSentEvent(_json(started))
+        yield sse_frame(_json(started))
     state: dict[str, Any] | None = None
     version: int | None = None
     while True:
@@ -254,20 +255,20 @@ async def _frames(
             if out is None:
                 # Quiet (the workflow sleeps): the seed's cadence, computed from the last state, without an id
                 # so that Last-Event-ID stays the last real state.
-                yield ServerSentEvent(_json(tick_frame(workflow_id, state, version, time.time())))
+                yield sse_frame(_json(tick_frame(workflow_id, state, version, time.time())))
             elif isinstance(out, End):
                 end = out
             elif out.value.get("key") == STATE_EVENT:
                 state, version = out.value["value"], out.position
                 frame = progress_frame(workflow_id, out.value["value"], out.position)
-                yield ServerSentEvent(_json(frame), id=str(out.position))
+                yield sse_frame(_json(frame), id=str(out.position))
         if end is not None and end.reason == "overflow":
             # We fell behind the hub's buffer: re-open after the last version sent; nothing is skipped.
             items = await hub.watch_events(workflow_id, end.next_offset - 1)
             continue
         if end is None or end.reason == "shutdown":
             return  # no terminal frame: the client reconnects (Last-Event-ID) to this or another node
-        yield ServerSentEvent(_json(await final_frame(core, workflow_id)))
+        yield sse_frame(_json(await final_frame(core, workflow_id)))
         return
 
 
@@ -283,7 +284,7 @@ async def _check_type(core: Core, workflow_id: str) -> None:
 
 async def open_stream(
     request: Request, core: Core, options: MontyStreamRequest, last_event_id: str | None
-) -> EventSourceResponse:
+) -> FrameStream:
     """Start (or attach to) a Monty Python workflow and stream its progress.
 
     Without ``Last-Event-ID``: start the workflow (an existing id is attached to, not restarted), send
@@ -335,7 +336,7 @@ async def stream_post(
     core: CoreDep,
     body: Annotated[MontyStreamRequest | None, Body()] = None,
     last_event_id: LastEventId = None,
-) -> EventSourceResponse:
+) -> FrameStream:
     """The seed's endpoint. The JSON body is optional."""
     return await open_stream(request, core, body or MontyStreamRequest(), last_event_id)
 
@@ -353,7 +354,7 @@ async def stream_get(
     core: CoreDep,
     options: Annotated[MontyStreamRequest, Query()],
     last_event_id: LastEventId = None,
-) -> EventSourceResponse:
+) -> FrameStream:
     """Same behaviour as the POST, options as query parameters (``min_sleep``, ``max_sleep``, ``workflow_id``)."""
     return await open_stream(request, core, options, last_event_id)
 

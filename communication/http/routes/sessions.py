@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
-from communication.core.hub import End, Item
 from communication.core.session_workflow import SESSION_STREAM
 from communication.http.deps import CoreDep, SettingsDep
-from communication.http.live import SSE_RESPONSE, LastEventId, frames_of, hub_of, json_text, resume_position, sse
+from communication.http.frames import sse_seed_session
+from communication.http.live import SSE_RESPONSE, LastEventId, frames_of, hub_of, resume_position, sse
 from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
 from communication.protocol.errors import ValidationFailed
 from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN, check_idempotency_key
 
@@ -55,7 +55,9 @@ async def post_event(
     session_id: SessionId, body: SessionEventIn, core: CoreDep, idempotency_key: IdempotencyHeader = None
 ) -> PostAck:
     """Acknowledged once stored. Creates the session on first post."""
-    ack = await core.sessions.post(session_id, body.type, body.data, body.id or idempotency_key)
+    # The body as posted (without defaults) is what the seed path serves for this event.
+    posted = body.model_dump(exclude_unset=True)
+    ack = await core.sessions.post(session_id, body.type, body.data, body.id or idempotency_key, payload=posted)
     return PostAck(**ack)
 
 
@@ -87,7 +89,7 @@ async def tail(
     settings: SettingsDep,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     last_event_id: LastEventId = None,
-) -> EventSourceResponse:
+) -> FrameStream:
     """Like a stream tail: ``id: <offset>`` / ``event: value``; ``event: end`` once closed."""
     wid = await core.sessions.open(session_id)
     items = await hub_of(request).tail_stream(wid, SESSION_STREAM, resume_position(last_event_id, offset))
@@ -104,11 +106,12 @@ async def tail(
 async def seed_post(
     session_id: SessionId,
     core: CoreDep,
-    payload: Annotated[Any, Body(examples=[{"type": "progress", "data": {"step": 1}}])],
+    payload: Annotated[Any, Body(examples=[{"type": "thinking", "content": "Reading the files..."}])],
     idempotency_key: IdempotencyHeader = None,
 ) -> PostAck:
-    """Any JSON body. ``type`` (or ``event``) names the event, default ``message``; ``data`` (or the whole
-    body) is its data; ``id`` (or the Idempotency-Key header) deduplicates reposts."""
+    """Any JSON body, stored and served on ``GET /stream/{session_id}`` exactly as posted. ``type`` (or
+    ``event``) names the event, default ``message`` (``done`` / ``timeout`` close the session); ``data`` (or the
+    whole body) is its data on the v1 API; ``id`` (or the Idempotency-Key header) deduplicates reposts."""
     event_type, data, event_id = "message", payload, idempotency_key
     if isinstance(payload, dict):
         event_type = payload.get("type") or payload.get("event") or "message"
@@ -116,7 +119,7 @@ async def seed_post(
             raise ValidationFailed("type must be a string", field="type", pattern=KEY_PATTERN)
         data = payload.get("data", payload)
         event_id = check_idempotency_key(payload["id"], "id") if payload.get("id") is not None else idempotency_key
-    ack = await core.sessions.post(session_id, event_type, data, event_id)
+    ack = await core.sessions.post(session_id, event_type, data, event_id, payload=payload)
     return PostAck(**ack)
 
 
@@ -127,21 +130,18 @@ async def seed_post(
     responses={**SSE_RESPONSE, **error_responses(404)},
 )
 async def seed_stream(
-    request: Request, session_id: SessionId, core: CoreDep, settings: SettingsDep, last_event_id: LastEventId = None
-) -> EventSourceResponse:
-    """Each frame's ``event:`` is the event's type; the ``done`` or ``timeout`` frame is the last."""
+    request: Request,
+    session_id: SessionId,
+    core: CoreDep,
+    settings: SettingsDep,
+    named: Annotated[
+        bool, Query(description="Name each frame by the event's type (`event: progress`); default unnamed.")
+    ] = False,
+    last_event_id: LastEventId = None,
+) -> FrameStream:
+    """``data:`` is exactly the JSON the producer posted; ``id:`` its durable offset. Frames are unnamed, so a
+    browser ``EventSource.onmessage`` receives them (``?named=1``: ``event:`` is the event's type). The ``done``
+    or ``timeout`` frame is the last; then the response ends."""
     wid = await core.sessions.open(session_id)
     items = await hub_of(request).tail_stream(wid, SESSION_STREAM, resume_position(last_event_id, 0))
-
-    async def frames() -> AsyncIterator[ServerSentEvent]:
-        yield ServerSentEvent(comment="connected")
-        async for out in items:
-            if isinstance(out, Item):
-                yield ServerSentEvent(
-                    json_text(out.value), event=str(out.value.get("type", "message")), id=str(out.position)
-                )
-            elif isinstance(out, End) and out.reason == "overflow":
-                yield ServerSentEvent(json_text({"next_offset": out.next_offset}), event="overflow")
-            # closed/finished: the closing event was the last frame; shutdown: the client reconnects
-
-    return sse(frames(), settings)
+    return sse(sse_seed_session(items, named=named), settings)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sse_starlette import EventSourceResponse
 
 from communication.http.deps import CoreDep, SettingsDep, StreamKey, WorkflowId
 from communication.http.live import SSE_RESPONSE, LastEventId, resume_position, stream_tail, wants_sse
 from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
 from communication.protocol.models import StreamList, StreamSnapshot
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}/streams", tags=["streams"])
@@ -36,7 +36,7 @@ async def read_stream(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="First offset to return.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most values to return.")] = 100,
     last_event_id: LastEventId = None,
-) -> StreamSnapshot | EventSourceResponse:
+) -> StreamSnapshot | FrameStream:
     """Values with their offsets, ``next_offset`` to continue from, ``closed`` and ``complete``.
 
     With ``Accept: text/event-stream`` the same URL is the live tail (see ``/live``).

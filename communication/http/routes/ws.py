@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -34,9 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import Message
 
 from communication.core.auth import READ_TOKEN_PARAM, AccessControl
-from communication.core.hub import End, Hub, Item, record_delivery
+from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
 from communication.http.access import without_secret_events
+from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value
 from communication.http.origin import origin_allowed
 from communication.protocol.errors import (
     CommError,
@@ -119,9 +119,11 @@ class _Connection:
         self.subs: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
 
-    async def send(self, frame: dict[str, Any]) -> None:
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        """Send one frame: a dict is encoded here; a ``str`` is already encoded (``communication.http.frames``)."""
+        text = frame if isinstance(frame, str) else encode_json(frame)
         async with self._lock:
-            await self.ws.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+            await self.ws.send_text(text)
 
     async def error(self, exc: CommError, **ids: Any) -> None:
         await self.send({"type": "error", **{k: v for k, v in ids.items() if v is not None}, "error": exc.to_dict()})
@@ -151,26 +153,19 @@ class _Connection:
 
     async def relay(self, sub: str, items: Any, kind: str, keys: set[str] | None = None) -> None:
         async for out in items:
+            # Frames from the one mapper: the value's JSON is encoded once per feed, spliced per subscription.
             if isinstance(out, Item):
                 if kind == "value":
-                    await self.send({"type": "value", "sub": sub, "offset": out.position, "value": out.value})
+                    await self.send(ws_value(out, sub))
                     record_delivery(out, "websocket")
                 elif keys is None or out.value["key"] in keys:
-                    await self.send({"type": "event", "sub": sub, **out.value})
+                    await self.send(ws_event(out, sub))
                     record_delivery(out, "websocket")
             elif isinstance(out, End):
                 if out.reason == "overflow":
-                    await self.send({"type": "overflow", "sub": sub, "next_offset": out.next_offset})
+                    await self.send(ws_overflow(out, sub))
                 elif out.reason != "shutdown":
-                    frame: dict[str, Any] = {
-                        "type": "end",
-                        "sub": sub,
-                        "reason": out.reason,
-                        "workflow_status": out.workflow_status,
-                    }
-                    if kind == "value":
-                        frame["next_offset"] = out.next_offset
-                    await self.send(frame)
+                    await self.send(ws_end(out, sub, with_offset=kind == "value"))
 
     async def status(self, sub: str) -> None:
         info = await self.core.workflows.status(self.workflow_id, detail=False)

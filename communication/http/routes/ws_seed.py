@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from communication.core.auth import AccessControl
 from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
+from communication.http.frames import encode_json
 from communication.http.origin import origin_allowed
 from communication.protocol.errors import (
     CommError,
@@ -138,7 +138,7 @@ class SeedSocket:
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._lock:
-            await self.ws.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+            await self.ws.send_text(encode_json(frame))
 
     async def report(self, exc: CommError) -> None:
         """Send the error frame; the socket stays open."""
