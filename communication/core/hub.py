@@ -426,6 +426,7 @@ class Hub:
         while feed.ended is None:
             feed.wake.clear()  # before the read: a write after it leaves the wake set
             self.db_reads += 1
+            before = (feed.next_position, feed.located, feed.status)
             try:
                 full = await read_once(feed)
             except ValueNotDecodable as exc:
@@ -445,7 +446,10 @@ class Hub:
                     await asyncio.wait_for(feed.wake.wait(), _backoff(failures))
                 continue
             failures = 0
-            feed.publish()
+            # Wake subscribers only when the read found something: an idle poll (SQLite wakes feeds every few ms)
+            # must not wake every subscriber task of the feed.
+            if feed.ended is not None or (feed.next_position, feed.located, feed.status) != before:
+                feed.publish()
             if feed.ended is None and not full:
                 await feed.wake.wait()
 
