@@ -28,7 +28,7 @@ async def main(url: str, readers: int, writes: int, interval_ms: float) -> dict[
     DBOS.launch()
     wid = "bench-reference"
     with SetWorkflowID(wid):
-        await DBOS.start_workflow_async(bench_stream_workflow, {"n": writes, "interval_ms": interval_ms})  # type: ignore[arg-type]
+        await DBOS.start_workflow_async(bench_stream_workflow, {"n": writes, "interval_ms": interval_ms})
     await DBOS.get_event_async(wid, "status", 60)
     latencies: list[float] = []
 

@@ -73,7 +73,7 @@ async def throughput(total: int, concurrency: list[int]) -> dict[str, dict[int, 
         async def starter(counter: Any = counter, prefix: str = f"ref-start-{c}") -> None:
             for i in counter:
                 with SetWorkflowID(f"{prefix}-{i}"):
-                    await DBOS.start_workflow_async(events_workflow, {"n_steps": 1})  # type: ignore[arg-type]
+                    await DBOS.start_workflow_async(events_workflow, {"n_steps": 1})
 
         t0 = time.perf_counter()
         await asyncio.gather(*(starter() for _ in range(c)))

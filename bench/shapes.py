@@ -171,7 +171,7 @@ async def _inprocess_many(url: str, streams: int, writes: int, interval_ms: floa
         for wid in wids:
             with SetWorkflowID(wid):
                 handles.append(
-                    await DBOS.start_workflow_async(bench_stream_workflow, {"n": writes, "interval_ms": interval_ms})  # type: ignore[arg-type]
+                    await DBOS.start_workflow_async(bench_stream_workflow, {"n": writes, "interval_ms": interval_ms})
                 )
         for wid in wids:
             await DBOS.get_event_async(wid, "status", 60)

@@ -1,14 +1,15 @@
 """The HTTP data plane for DBOS workflows: events, messages and streams over HTTP, durably, exactly once, resumably.
 
-What users import (the rooms behind these names are described in ARCHITECTURE.md)::
+The public face (the rooms behind these names are described in ARCHITECTURE.md). Names are imported lazily
+(PEP 562 module ``__getattr__``), so ``from communication.client import Client`` (or ``from communication import
+Client``) never imports FastAPI or DBOS — a client-only user pays for httpx alone:
 
-    from communication import create_app, Settings          # serve: create_app(Settings()) is a FastAPI app
-    from communication import registry                      # in workflow code: register startable types
-    from communication import Client, AsyncClient           # talk to a server (HTTP only)
-    from communication import CommError, ClientError        # the error trees (server side, client side)
-
-Names are loaded lazily, so ``from communication.client import Client`` (or ``from communication import Client``)
-never imports FastAPI or DBOS: a client-only user pays for httpx alone.
+* ``workflow_type``, ``registry``, ``reply``, ``tracked_step``, ``publish_callback_link`` — for workflow code
+  (:mod:`communication.kit`);
+* ``create_app``, ``mount`` — serve the API standalone or inside your own FastAPI app (:mod:`communication.http.app`);
+* ``Settings`` — the one settings object;
+* ``Client``, ``AsyncClient`` — the Python client (:mod:`communication.client`);
+* ``CommError`` (the server's error tree, :mod:`communication.protocol.errors`) and ``ClientError`` (the client's).
 """
 
 from __future__ import annotations
@@ -16,24 +17,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from communication.client import AsyncClient, Client, ClientError
-    from communication.core.registry import WorkflowRegistry, WorkflowType, registry
-    from communication.core.settings import Settings
-    from communication.http.app import create_app
-    from communication.protocol.errors import CommError
-
 #: public name -> the module that defines it
 _EXPORTS = {
-    "AsyncClient": "communication.client",
+    "workflow_type": "communication.kit",
+    "registry": "communication.kit",
+    "reply": "communication.kit",
+    "tracked_step": "communication.kit",
+    "publish_callback_link": "communication.kit",
+    "WorkflowType": "communication.kit",
+    "WorkflowRegistry": "communication.kit",
+    "create_app": "communication.http.app",
+    "mount": "communication.http.app",
+    "Settings": "communication.core.settings",
     "Client": "communication.client",
+    "AsyncClient": "communication.client",
     "ClientError": "communication.client",
     "CommError": "communication.protocol.errors",
-    "Settings": "communication.core.settings",
-    "WorkflowRegistry": "communication.core.registry",
-    "WorkflowType": "communication.core.registry",
-    "create_app": "communication.http.app",
-    "registry": "communication.core.registry",
 }
 
 __all__ = [
@@ -45,19 +44,40 @@ __all__ = [
     "WorkflowRegistry",
     "WorkflowType",
     "create_app",
+    "mount",
+    "publish_callback_link",
     "registry",
+    "reply",
+    "tracked_step",
+    "workflow_type",
 ]
+
+if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ imports them on first use
+    from communication.client import AsyncClient as AsyncClient
+    from communication.client import Client as Client
+    from communication.client import ClientError as ClientError
+    from communication.core.settings import Settings as Settings
+    from communication.http.app import create_app as create_app
+    from communication.http.app import mount as mount
+    from communication.kit import WorkflowRegistry as WorkflowRegistry
+    from communication.kit import WorkflowType as WorkflowType
+    from communication.kit import publish_callback_link as publish_callback_link
+    from communication.kit import registry as registry
+    from communication.kit import reply as reply
+    from communication.kit import tracked_step as tracked_step
+    from communication.kit import workflow_type as workflow_type
+    from communication.protocol.errors import CommError as CommError
 
 
 def __getattr__(name: str) -> Any:
-    """Import a public name on first use (PEP 562)."""
+    """Import the module that defines ``name`` on first use."""
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'communication' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted(set(globals()) | set(__all__))

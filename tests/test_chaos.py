@@ -19,7 +19,6 @@ per scenario. Figures: printed at the end of every run (pass or fail), visible w
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ import httpx
 import pytest
 
 from conftest import postgres_admin_url
-from tests import pg_cluster
+from tests import pg_cluster, worker_proc
 from tests.chaos_support import (
     LONG,
     SHORT,
@@ -41,7 +40,7 @@ from tests.chaos_support import (
     task_rng,
 )
 from tests.chaos_workload import Workload
-from tests.server_proc import ROOT, ServerProcess, TcpProxy
+from tests.server_proc import ServerProcess, TcpProxy
 
 SERVER_ENV = {
     # The chaos workload is a test workflow: registered only where the suite asks for it.
@@ -207,22 +206,12 @@ async def test_kill9_of_the_server_at_random_moments_loses_and_repeats_nothing(
     assert_clean(figures, server.log_tail)
 
 
-def _worker_mode() -> Any:
-    """``tests.worker_proc`` when worker mode exists, else None."""
-    if not (ROOT / "communication" / "worker.py").exists() or not (ROOT / "tests" / "worker_proc.py").exists():
-        return None
-    return importlib.import_module("tests.worker_proc")
-
-
 @pytest.mark.parametrize("profile", PROFILES, indirect=True)
 async def test_kill9_of_http_node_and_worker_loses_and_repeats_nothing(
     profile: Profile, database_url: str, backend: str, tmp_path: Path, show: Callable[[Figures], None]
 ) -> None:
     if postgres_admin_url() is None:
         pytest.skip("multi-node chaos needs Postgres: set TEST_POSTGRES_URL (processes share one database)")
-    worker_proc = _worker_mode()
-    if worker_proc is None:
-        pytest.skip("worker mode (communication/worker.py, tests/worker_proc.py) does not exist")
     seed = chaos_seed()
     figures = Figures("http node + worker kill -9", backend, profile.name, seed)
     server = ServerProcess(database_url, log_dir=tmp_path, env={**SERVER_ENV, **MULTI_NODE_ENV})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -70,3 +71,45 @@ async def test_database_reads_do_not_grow_with_subscribers(app: FastAPI) -> None
     # One feed serves every subscriber: reads depend on writes (and polling), not on the number of readers.
     assert many <= 3 * one + 10, (one, many)
     assert hub.stats()["stream_feeds"] >= 1
+
+
+async def test_the_hub_listen_reconnects_after_a_postgres_restart_and_live_delivery_resumes() -> None:
+    from tests import pg_cluster
+
+    reason = pg_cluster.unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"no throwaway Postgres cluster: {reason}")
+    try:
+        pg = await asyncio.to_thread(pg_cluster.PgCluster.create)
+    except pg_cluster.PgClusterError as exc:
+        pytest.skip(f"cannot run a throwaway Postgres cluster here: {exc}")
+    try:
+        # A re-check far away: after the restart only the hub's own LISTEN can deliver within the test's bound.
+        application = create_app(make_settings(pg.url, hub_recheck_seconds=60))
+        async with application.router.lifespan_context(application):
+            core: Core = application.state.core
+            hub: Hub = application.state.hub
+            listener = hub.watcher.listener
+            assert listener is not None
+            await asyncio.wait_for(listener.connected.wait(), 30)
+            await asyncio.to_thread(pg.stop, mode="fast")
+            await asyncio.to_thread(pg.start)
+            async with asyncio.timeout(60):
+                while listener.connections < 2:  # bounded: the listener retries with backoff (≤ 5 s)
+                    await asyncio.sleep(0.05)
+            for attempt in range(40):  # DBOS's pool may still hand out connections from before the restart
+                try:
+                    await core.workflows.start("streaming", {"n_steps": 3, "step_delay_seconds": 0.3}, "hub-pg")
+                    break
+                except Exception:
+                    if attempt == 39:
+                        raise
+                    await asyncio.sleep(0.25)
+            tail = await hub.tail_stream("hub-pg", "progress_stream", 0)
+            async with asyncio.timeout(30):  # the writes are ~0.3 s apart: far inside the 60 s re-check
+                got = [x async for x in tail]
+            assert [x.position for x in got if isinstance(x, Item)] == list(range(8))
+            assert isinstance(got[-1], End) and got[-1].reason == "closed"
+            assert hub.watcher.rechecks == 0
+    finally:
+        pg.destroy()  # not to_thread: the loop's default executor was DBOS's, gone with it

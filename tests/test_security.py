@@ -3,7 +3,7 @@
 Strict bodies (one Content-Type, JSON only where declared, NaN refused, depth before parsing, bounded dates and
 integers), WebSocket protocol errors, webhook replays, secrets and read tokens, same-origin, unambiguous message
 ids, redacted logs, private files, callback URL hosts, seed session ids. Runs on SQLite, and on Postgres with
-``TEST_POSTGRES_URL``.
+``TEST_POSTGRES_URL`` (HTTP-level tests, marked ``backend_independent``, run once).
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ HOSTILE_BODIES: list[tuple[bytes, list[tuple[str, str]], int, str]] = [
 ]
 
 
+@pytest.mark.backend_independent
 def test_every_json_route_answers_hostile_bodies_with_415_or_400_and_never_5xx(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -144,6 +145,7 @@ def test_nan_is_refused_and_nothing_is_stored(client: TestClient) -> None:
 JSON = "application/json"
 
 
+@pytest.mark.backend_independent
 def test_depth_is_measured_on_the_text_before_any_parser_recurses() -> None:
     # 100,000 levels would overflow the parser's stack; the text scan rejects it without parsing.
     with pytest.raises(Exception, match="deeper than 32"):
@@ -158,6 +160,7 @@ _json = st.recursive(
 )
 
 
+@pytest.mark.backend_independent
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(_json)
 def test_text_depth_equals_the_parsed_depth_for_every_json_value(value: Any) -> None:
@@ -229,6 +232,7 @@ _key = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), m
 _wid = st.from_regex(r"\A[a-c0-9][a-c0-9:%]{0,8}\Z")
 
 
+@pytest.mark.backend_independent
 @settings(max_examples=500, deadline=None, derandomize=True)
 @given(_key, _wid, _key, _wid)
 def test_stored_message_ids_are_injective(k1: str, d1: str, k2: str, d2: str) -> None:
@@ -236,6 +240,7 @@ def test_stored_message_ids_are_injective(k1: str, d1: str, k2: str, d2: str) ->
         assert f"{stored_key(k1)}::{d1}" != f"{stored_key(k2)}::{d2}"
 
 
+@pytest.mark.backend_independent
 def test_plain_keys_keep_the_message_ids_stored_before_the_encoding() -> None:
     assert stored_key("approval-42") == "approval-42"
     assert stored_key("webhook:github:sha256:ab") == "webhook:github:sha256:ab"
@@ -316,6 +321,7 @@ def test_stripe_event_id_from_the_signed_body_is_the_dedup_key(hooks: TestClient
 # --- 5. same origin -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.backend_independent
 def test_cross_site_state_changes_are_403_and_same_origin_and_non_browser_clients_work(client: TestClient) -> None:
     body = {"type": "test_none_event", "input": {}}
     r = client.post("/v1/workflows", json={**body, "workflow_id": "sec-o1"}, headers={"origin": "https://evil.example"})
@@ -345,11 +351,13 @@ def test_cross_site_get_of_the_monty_stream_starts_nothing(client: TestClient) -
     assert client.get("/v1/workflows", params={"type": "monty_python"}).json()["workflows"] == []
 
 
+@pytest.mark.backend_independent
 def test_cross_site_navigation_to_a_read_only_page_still_works(client: TestClient) -> None:
     r = client.get("/v1/callbacks/not-a-token", headers={"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"})
     assert r.status_code == 404 and r.headers["x-error-code"] == "link_not_found"  # the page, not a refusal
 
 
+@pytest.mark.backend_independent
 def test_cors_origins_allow_other_sites(database_url: str, tmp_path: Path) -> None:
     with _client(database_url, data_dir=tmp_path, cors_origins=["https://app.example"]) as c:
         r = c.post(
@@ -476,6 +484,7 @@ def test_events_a_workflow_marks_secret_are_hidden_from_read_tokens(server: Live
 # --- 7. logs, files, callback URLs ------------------------------------------------------------------------
 
 
+@pytest.mark.backend_independent
 def test_access_log_redacts_read_tokens_and_callback_link_tokens(database_url: str, tmp_path: Path) -> None:
     env = {"COMM_LOG_LEVEL": "info", "COMM_API_KEYS": API_KEY, "COMM_DATA_DIR": str(tmp_path / "data")}
     with ServerProcess(database_url, log_dir=tmp_path, env=env) as proc:
@@ -498,6 +507,7 @@ def test_access_log_redacts_read_tokens_and_callback_link_tokens(database_url: s
     assert token not in text and link_token not in text
 
 
+@pytest.mark.backend_independent
 def test_sqlite_database_and_data_directory_are_owner_only_at_creation(tmp_path: Path) -> None:
     data = tmp_path / "fresh" / "data"
     old = os.umask(0o022)

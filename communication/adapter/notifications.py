@@ -145,8 +145,10 @@ class Changes:
     finished: set[str]
 
 
-#: Completion times are taken before the commit: re-read this window so a slow commit is not skipped.
-COMPLETION_OVERLAP_MS = 500
+#: Completion times are taken before the commit, and on SQLite under Python < 3.12 DBOS stamps them in whole seconds
+#: (``strftime('%s')``, truncated): re-read this window so neither a slow commit nor the truncation skips one.
+#: Repeats inside the window are filtered by (workflow, completed_at) marks.
+COMPLETION_OVERLAP_MS = 1500
 
 
 def _max_rowid(table: sa.Table) -> sa.Select[Any]:

@@ -22,6 +22,8 @@ from dbos._serialization import WorkflowSerializationFormat, deserialize_value
 from dbos._sys_db import SystemDatabase, is_serialized_stream_closed_sentinel
 from dbos._sys_db import workflow_is_active as _dbos_workflow_is_active
 
+from communication.protocol.errors import ValueNotDecodable
+
 TERMINAL_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
@@ -55,8 +57,28 @@ def is_postgres() -> bool:
     return _sysdb().engine.dialect.name == "postgresql"
 
 
-def _decode(sysdb: SystemDatabase, value: str | None, serialization: str | None) -> Any:
-    return deserialize_value(value, serialization, sysdb.serializer)
+def _decode(
+    sysdb: SystemDatabase, value: str | None, serialization: str | None, *, workflow_id: str, key: str, kind: str
+) -> Any:
+    """Decode one stored value.
+
+    Raises:
+        ValueNotDecodable: the value was written by another application in a serialization this process cannot
+            read (typically a pickle of that application's classes); names the workflow, the key and the fix.
+    """
+    try:
+        return deserialize_value(value, serialization, sysdb.serializer)
+    except Exception as exc:
+        raise ValueNotDecodable(
+            f"the {kind} {key!r} of workflow {workflow_id!r} cannot be decoded by this server "
+            f"({type(exc).__name__}: {exc}); make the writing application use portable JSON serialization "
+            "(serialization_type=WorkflowSerializationFormat.PORTABLE on its workflows)",
+            workflow_id=workflow_id,
+            key=key,
+            kind=kind,
+            serialization=serialization,
+            reason=type(exc).__name__,
+        ) from exc
 
 
 def workflow_status(workflow_id: str) -> str | None:
@@ -103,7 +125,12 @@ def read_events(workflow_id: str) -> tuple[str | None, dict[str, EventValue]]:
             .where(hist.c.workflow_uuid == workflow_id)
             .order_by(hist.c.key)
         ).fetchall()
-    events = {str(r[0]): EventValue(_decode(sysdb, r[1], r[2]), int(r[3])) for r in rows}
+    events = {
+        str(r[0]): EventValue(
+            _decode(sysdb, r[1], r[2], workflow_id=workflow_id, key=str(r[0]), kind="event"), int(r[3])
+        )
+        for r in rows
+    }
     return str(status[0]), events
 
 
@@ -151,7 +178,7 @@ def read_stream(workflow_id: str, key: str, offset: int, limit: int) -> StreamSl
             break
         if len(values) == limit:
             break
-        values.append(_decode(sysdb, row[1], row[2]))
+        values.append(_decode(sysdb, row[1], row[2], workflow_id=workflow_id, key=key, kind="stream"))
     return StreamSlice(str(status[0]), offset, values, closed)
 
 
@@ -323,4 +350,9 @@ def read_event_changes(workflow_id: str, after_version: int, limit: int) -> tupl
             .order_by(hist.c.function_id)
             .limit(limit)
         ).fetchall()
-    return str(status[0]), [EventChange(str(r[0]), _decode(sysdb, r[1], r[2]), int(r[3])) for r in rows]
+    return str(status[0]), [
+        EventChange(
+            str(r[0]), _decode(sysdb, r[1], r[2], workflow_id=workflow_id, key=str(r[0]), kind="event"), int(r[3])
+        )
+        for r in rows
+    ]

@@ -184,10 +184,20 @@ class ClientBase:
     # --- workflows ---
 
     @staticmethod
-    def _start(type_name: str, input: dict[str, Any] | None, workflow_id: str | None) -> Call[StartedWorkflow]:
+    def _start(
+        type_name: str,
+        input: dict[str, Any] | None,
+        workflow_id: str | None,
+        queue: str | None = None,
+        args: list[Any] | None = None,
+    ) -> Call[StartedWorkflow]:
         body: dict[str, Any] = {"type": type_name, "input": input or {}}
         if workflow_id is not None:
             body["workflow_id"] = workflow_id
+        if queue is not None:
+            body["queue"] = queue
+        if args is not None:
+            body["args"] = args
         return Call("POST", "/v1/workflows", _started, body=body)
 
     @staticmethod

@@ -11,6 +11,7 @@ Secrets never reach logs: :func:`mask_url` hides the password (and password-like
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from dataclasses import dataclass
@@ -158,6 +159,28 @@ def check_database_url(url: str | None, setting: str = env_name("database_url"))
     return problems
 
 
+def check_workflow_modules(settings: Settings) -> list[Problem]:
+    """Import every configured workflow module (registering its types); one problem per module that fails.
+
+    Importing here, before anything starts, turns a typo in ``COMM_WORKFLOWS`` / ``--workflows`` or a module that
+    raises into one line and exit status 2 instead of a traceback from inside the server's start-up. Importing a
+    module twice is a no-op, so the later import by :mod:`communication.node.runtime` costs nothing.
+    """
+    problems = []
+    for name in settings.workflows:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            log.debug("importing workflow module %r failed", name, exc_info=exc)
+            problems.append(
+                Problem(
+                    "COMM_WORKFLOWS (--workflows)",
+                    f"cannot import workflow module {name!r}: {type(exc).__name__}: {exc}",
+                )
+            )
+    return problems
+
+
 def check_settings(settings: Settings, mode: Mode = "server") -> None:
     """Validate ``settings`` for a server or a worker process, logging warnings for risky but legal choices.
 
@@ -169,6 +192,7 @@ def check_settings(settings: Settings, mode: Mode = "server") -> None:
         problems.append(Problem(env_name("work_queue"), "must be set in worker mode (the queue this worker executes)"))
     if settings.execute_queue_in_http and not settings.work_queue:
         problems.append(Problem(env_name("execute_queue_in_http"), "needs COMM_WORK_QUEUE to be set"))
+    problems.extend(check_workflow_modules(settings))
     artifact_dir = settings.pipeline_artifact_dir
     if artifact_dir is not None and artifact_dir.exists() and not artifact_dir.is_dir():
         problems.append(Problem(env_name("pipeline_artifact_dir"), f"{str(artifact_dir)!r} is not a directory"))

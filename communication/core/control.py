@@ -8,14 +8,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync, WorkflowStatus
+from dbos import DBOS, EnqueueOptions, SetWorkflowID, WorkflowHandleAsync, WorkflowStatus
 from dbos import error as dbos_errors
 
 from communication.adapter import store
 from communication.core.metrics import WORKFLOWS_FINISHED, WORKFLOWS_STARTED
-from communication.core.registry import WorkflowRegistry
+from communication.core.registry import WorkflowRegistry, WorkflowType
 from communication.core.settings import Settings
-from communication.protocol.errors import ValidationFailed, WorkflowIdConflict, WorkflowNotFound
+from communication.protocol.errors import (
+    QueueNotFound,
+    ValidationFailed,
+    ValueNotDecodable,
+    WorkflowIdConflict,
+    WorkflowNotFound,
+)
 from communication.protocol.models import (
     ForkResult,
     StepInfo,
@@ -41,6 +47,20 @@ def _error_text(error: Any) -> str | None:
     return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
 
 
+def _input_view(raw: Any) -> Any:
+    """How a workflow's recorded arguments are shown: the one object of a one-dict type, the keyword arguments
+    of a typed type, a list of positional arguments, or ``{"args", "kwargs"}`` when both are present."""
+    if not raw:
+        return None
+    args = list(raw.get("args") or ())
+    kwargs = dict(raw.get("kwargs") or {})
+    if kwargs and args:
+        return {"args": args, "kwargs": kwargs}
+    if kwargs:
+        return kwargs
+    return args[0] if len(args) == 1 else args or None
+
+
 def to_info(status: WorkflowStatus, *, detail: bool) -> WorkflowInfo:
     """Translate DBOS's ``WorkflowStatus`` into our model; ``detail`` adds input, output and error."""
     info = WorkflowInfo(
@@ -54,8 +74,7 @@ def to_info(status: WorkflowStatus, *, detail: bool) -> WorkflowInfo:
         forked_from=status.forked_from,
     )
     if detail:
-        args = status.input["args"] if status.input else ()
-        info.input = args[0] if len(args) == 1 else list(args) or None
+        info.input = _input_view(status.input)
         info.output = status.output
         info.error = _error_text(status.error)
     return info
@@ -74,23 +93,43 @@ class WorkflowControl:
         digest = hashlib.blake2s(workflow_id.encode(), digest_size=2).digest()
         return self._start_locks[int.from_bytes(digest, "big") % len(self._start_locks)]
 
-    async def start(self, type_name: str, raw_input: Any, workflow_id: str | None = None) -> tuple[WorkflowInfo, bool]:
-        """Start a workflow of a registered type; starting an existing id returns it and runs nothing.
+    async def start(
+        self,
+        type_name: str,
+        raw_input: Any,
+        workflow_id: str | None = None,
+        *,
+        args: list[Any] | None = None,
+        queue: str | None = None,
+    ) -> tuple[WorkflowInfo, bool]:
+        """Start a workflow; starting an existing id returns it and runs nothing.
+
+        A registered type is validated and started here (or enqueued: on ``queue``, the type's own queue, or the
+        work queue). A name this server does not have, given with ``queue``, is enqueued by name on that DBOS
+        queue for another application's workers (``raw_input`` → keyword arguments, ``args`` → positional).
 
         Returns:
             ``(info, created)``; ``created`` is false when the id already existed.
 
         Raises:
-            UnknownWorkflowType, ValidationFailed, WorkflowIdConflict (the id belongs to another type).
+            UnknownWorkflowType (no such type and no queue), ValidationFailed, QueueNotFound,
+            WorkflowIdConflict (the id belongs to another type).
         """
-        wtype = self._registry.get(type_name)
-        params = wtype.validate_input(raw_input)
+        wtype = self._registry.find(type_name)
+        if wtype is None and queue is None:
+            self._registry.get(type_name)  # raises UnknownWorkflowType with the known names
+        if wtype is not None:
+            if args:
+                raise ValidationFailed(
+                    f"workflow type {type_name!r} takes its input as an object ('input'), not 'args'", field="args"
+                )
+            params = wtype.validate_input(raw_input)
         wid = check_workflow_id(workflow_id) if workflow_id else str(uuid.uuid4())
         async with self._lock_for(wid):
             # A fresh uuid cannot exist: only a caller-chosen id needs the existence (and type) check.
             existing = await DBOS.get_workflow_status_async(wid) if workflow_id else None
             if existing is not None:
-                if existing.name != wtype.name:
+                if existing.name != type_name:
                     raise WorkflowIdConflict(
                         f"workflow id {wid!r} is already used by a workflow of type {existing.name!r}",
                         workflow_id=wid,
@@ -98,23 +137,21 @@ class WorkflowControl:
                     )
                 return to_info(existing, detail=False), False
             try:
-                with SetWorkflowID(wid):
-                    if self._settings.work_queue:
-                        # Workers execute the work queue; this node only records the start (issue 6).
-                        queue = self._settings.work_queue
-                        await DBOS.enqueue_workflow_async(queue, wtype.function, params)  # type: ignore[arg-type]
-                    else:
-                        await DBOS.start_workflow_async(wtype.function, params)  # type: ignore[arg-type]
+                if wtype is None:
+                    assert queue is not None
+                    await self._enqueue_by_name(type_name, queue, wid, args or [], raw_input or {})
+                else:
+                    await self._start_registered(wtype, params, wid, queue)
             except dbos_errors.DBOSConflictingWorkflowError as exc:
                 raise WorkflowIdConflict(str(exc), workflow_id=wid) from exc
-        WORKFLOWS_STARTED.labels(type=wtype.name).inc()
+        WORKFLOWS_STARTED.labels(type=type_name).inc()
         # The status as started, without reading it back (one round trip fewer per start): DBOS has just
         # recorded exactly this. A later GET shows how far it got.
-        queue_name = self._settings.work_queue or None
+        queue_name = queue if wtype is None else (queue or wtype.queue or self._settings.work_queue or None)
         now = datetime.now(tz=UTC)
         info = WorkflowInfo(
             workflow_id=wid,
-            type=wtype.name,
+            type=type_name,
             status="ENQUEUED" if queue_name else "PENDING",
             created_at=now,
             updated_at=now,
@@ -122,6 +159,45 @@ class WorkflowControl:
             queue_name=queue_name,
         )
         return info, True
+
+    async def _start_registered(self, wtype: WorkflowType, params: dict[str, Any], wid: str, queue: str | None) -> None:
+        call_args, call_kwargs = wtype.call_args(params)
+        target = queue or wtype.queue or self._settings.work_queue
+        with SetWorkflowID(wid):
+            if target:
+                # Workers (or whichever process listens to the queue) run it; this node only records the start.
+                if target != self._settings.work_queue and await DBOS.retrieve_queue_async(target) is None:
+                    raise QueueNotFound(f"no DBOS queue named {target!r} is registered", queue=target)
+                await DBOS.enqueue_workflow_async(target, wtype.function, *call_args, **call_kwargs)
+            else:
+                await DBOS.start_workflow_async(wtype.function, *call_args, **call_kwargs)
+
+    async def _enqueue_by_name(
+        self, name: str, queue_name: str, wid: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> None:
+        """Enqueue a workflow this process does not have, by its DBOS name, for the queue owner's workers.
+
+        The row is stamped with the queue's owning application (so that application's workers see it) and no
+        application version (its workers on the latest version dequeue it). No serialization is forced: DBOS runs
+        a workflow enqueued with portable arguments in portable mode, which would make a workflow that returns or
+        publishes its own classes fail; with DBOS's default format the workflow's own declaration applies
+        (``serialization_type=PORTABLE`` on its ``@DBOS.workflow`` is what makes its values readable everywhere).
+        """
+        found = await DBOS.retrieve_queue_async(queue_name)
+        if found is None:
+            raise QueueNotFound(
+                f"no DBOS queue named {queue_name!r} is registered in this system database "
+                "(the application that runs the workflow registers it)",
+                queue=queue_name,
+            )
+        options: EnqueueOptions = {
+            "queue_name": queue_name,
+            "workflow_name": name,
+            "workflow_id": wid,
+        }
+        if found.application_name:
+            options["application_name"] = found.application_name
+        await DBOS.enqueue_workflow_with_options_async(options, *args, **kwargs)
 
     async def status(self, workflow_id: str, *, detail: bool = True) -> WorkflowInfo:
         """The workflow's status. Raises WorkflowNotFound."""
@@ -139,8 +215,13 @@ class WorkflowControl:
         created_before: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
+        application: str | None = None,
     ) -> WorkflowList:
-        """Workflows, newest first, filtered by status, type and creation time."""
+        """Workflows, newest first, filtered by status, type, creation time and owning DBOS application.
+
+        ``application=None`` lists every application's workflows: a gateway serves the workflows of applications
+        other than its own (DBOS would otherwise scope the list to this process's application name).
+        """
         if status is not None and status not in LIST_STATUSES:
             raise ValidationFailed("unknown status filter", field="status", allowed=sorted(LIST_STATUSES))
         rows = await DBOS.list_workflows_async(
@@ -153,6 +234,7 @@ class WorkflowControl:
             sort_desc=True,
             load_input=False,
             load_output=False,
+            application_name=application if application is not None else [],  # [] matches every application
         )
         return WorkflowList(workflows=[to_info(r, detail=False) for r in rows], limit=limit, offset=offset)
 
@@ -173,6 +255,8 @@ class WorkflowControl:
             st = await DBOS.get_workflow_status_async(workflow_id)
             assert st is not None
         done = store.is_terminal(st.status)
+        if st.status == "SUCCESS" and isinstance(st.output, str):
+            await self._check_output_decodes(workflow_id)
         return WorkflowResult(
             workflow_id=workflow_id,
             status=st.status,
@@ -180,6 +264,27 @@ class WorkflowControl:
             output=st.output if done else None,
             error=_error_text(st.error) if done else None,
         )
+
+    async def _check_output_decodes(self, workflow_id: str) -> None:
+        """Raise :class:`ValueNotDecodable` if the workflow's output cannot be decoded here.
+
+        Why: DBOS's status read swaps an output it cannot decode (another application's pickled class) for its
+        serialized text, which a client would take for the value. Reading the result through a handle decodes it
+        strictly; only string outputs can be such a stand-in, so only they pay for this second read.
+        """
+        handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(workflow_id, existing_workflow=False)
+        try:
+            await handle.get_result()
+        except Exception as exc:
+            raise ValueNotDecodable(
+                f"the output of workflow {workflow_id!r} cannot be decoded by this server ({type(exc).__name__}: "
+                f"{exc}); make the writing application use portable JSON serialization "
+                "(serialization_type=WorkflowSerializationFormat.PORTABLE on its workflows)",
+                workflow_id=workflow_id,
+                key="output",
+                kind="output",
+                reason=type(exc).__name__,
+            ) from exc
 
     async def cancel(self, workflow_id: str) -> WorkflowInfo:
         """Cancel the workflow (no-op if already finished)."""

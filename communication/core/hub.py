@@ -48,6 +48,7 @@ from communication.core.settings import Settings
 from communication.protocol.errors import (
     SubscriptionCapacity,
     TooManySubscriptions,
+    ValueNotDecodable,
     WorkflowNotFound,
 )
 
@@ -327,7 +328,10 @@ class Hub:
 
     def _catch_up_stream(self, workflow_id: str, key: str) -> Callable[[int], Awaitable[CatchUp]]:
         async def read(position: int) -> CatchUp:
-            page = await asyncio.to_thread(store.read_stream, workflow_id, key, position, _READ_BATCH)
+            try:
+                page = await asyncio.to_thread(store.read_stream, workflow_id, key, position, _READ_BATCH)
+            except ValueNotDecodable:
+                return [], End("value_not_decodable", position, None)
             if page is None:
                 return [], End("workflow_finished", position, None)
             items = [Item(position + i, v) for i, v in enumerate(page.values)]
@@ -337,7 +341,12 @@ class Hub:
 
     def _catch_up_events(self, workflow_id: str) -> Callable[[int], Awaitable[CatchUp]]:
         async def read(position: int) -> CatchUp:
-            status, changes = await asyncio.to_thread(store.read_event_changes, workflow_id, position - 1, _READ_BATCH)
+            try:
+                status, changes = await asyncio.to_thread(
+                    store.read_event_changes, workflow_id, position - 1, _READ_BATCH
+                )
+            except ValueNotDecodable:
+                return [], End("value_not_decodable", position, None)
             if status is None:
                 return [], End("workflow_finished", position, None)
             return [Item(c.version, {"key": c.key, "value": c.value, "version": c.version}) for c in changes], None
@@ -419,6 +428,13 @@ class Hub:
             self.db_reads += 1
             try:
                 full = await read_once(feed)
+            except ValueNotDecodable as exc:
+                # Another application wrote a value this process cannot decode (e.g. a pickle of its own class):
+                # not transient, so end the feed at that value with a reason the transports pass on.
+                log.warning("live feed %s/%s: %s", feed.workflow_id, feed.key, exc.message)
+                feed.ended = End("value_not_decodable", feed.next_position, feed.status)
+                feed.publish()
+                return
             except Exception as exc:  # noqa: BLE001 - e.g. Postgres restarting; logged by _give_up
                 failures += 1
                 if self._give_up(exc, failures, ("feed", feed.kind, feed.workflow_id, feed.key)):

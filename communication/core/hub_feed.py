@@ -5,6 +5,7 @@ subscription handle that holds a slot of the caps (see :mod:`communication.core.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from bisect import bisect_left
@@ -20,7 +21,7 @@ from communication.protocol.validation import MAX_POSITION
 class End:
     """Terminal item of a subscription: why it ended and where a reader would continue."""
 
-    reason: str  # "closed" | "workflow_finished" | "overflow" | "shutdown" | "error"
+    reason: str  # "closed" | "workflow_finished" | "overflow" | "shutdown" | "error" | "value_not_decodable"
     next_offset: int
     workflow_status: str | None
 
@@ -128,6 +129,7 @@ class Subscription:
     def __init__(self, items: AsyncIterator[Item | End], release: Callable[[], None]) -> None:
         self._items = items
         self._release_fn: Callable[[], None] | None = release
+        self._loop = asyncio.get_running_loop()
 
     def _release(self) -> None:
         fn, self._release_fn = self._release_fn, None
@@ -152,4 +154,15 @@ class Subscription:
             self._release()
 
     def __del__(self) -> None:
-        self._release()
+        # The garbage collector may run this on any thread; the hub's counters belong to its event loop.
+        if self._release_fn is None or self._loop.is_closed():
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._release()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop stopped in between
+                self._loop.call_soon_threadsafe(self._release)

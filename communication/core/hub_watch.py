@@ -46,7 +46,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._ready = asyncio.Event()  # feeds may read: notifications (or poll cursors) are in place
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener = (
+        self.listener = (
             notifications.PostgresListener(url, self._on_notify, self._on_connect) if url is not None else None
         )
         self.polls = 0  # SQLite change queries so far
@@ -54,8 +54,8 @@ class Watcher:
 
     def start(self) -> None:
         """Start listening (Postgres) or polling (SQLite), and the periodic re-check."""
-        if self._listener is not None:
-            self._listener.start()
+        if self.listener is not None:
+            self.listener.start()
         elif self._poll_interval is not None:
             self._thread = threading.Thread(
                 target=self._poll_thread, args=(self._poll_interval,), name="comm-hub-poll", daemon=True
@@ -67,8 +67,8 @@ class Watcher:
 
     async def close(self) -> None:
         """Stop every task of the watcher."""
-        if self._listener is not None:
-            await self._listener.close()
+        if self.listener is not None:
+            await self.listener.close()
         self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
@@ -89,7 +89,7 @@ class Watcher:
 
     def idle(self) -> None:
         """The last feed is gone: SQLite stops polling (and re-reads its cursors when the next feed comes)."""
-        if self._listener is None and self._poll_interval is not None:
+        if self.listener is None and self._poll_interval is not None:
             self._polling.clear()
             self._generation += 1
             self._ready.clear()

@@ -41,6 +41,13 @@ def dbos_config(settings: Settings) -> DBOSConfig:
     return config
 
 
+#: The library's own workflows (durable sessions, schedule dispatch). Every role imports them before launch: DBOS
+#: hashes the source of every registered workflow into the application version, so an HTTP node (whose routes
+#: import them) and a worker (which serves no routes) would otherwise compute different versions from the same
+#: configuration, and workers would never run what HTTP nodes enqueue.
+LIBRARY_WORKFLOW_MODULES = ("communication.core.session_workflow", "communication.core.scheduled_dispatch")
+
+
 class WorkflowModuleError(Exception):
     """A configured workflow module could not be imported (start-up stops with this one line)."""
 
@@ -54,6 +61,8 @@ def load_workflow_modules(settings: Settings) -> list[ModuleType]:
     Raises:
         WorkflowModuleError: a module is missing or raised while importing (message names it and the cause).
     """
+    for library_module in LIBRARY_WORKFLOW_MODULES:
+        importlib.import_module(library_module)
     modules = []
     for name in settings.workflows:
         try:
@@ -77,10 +86,6 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
     the same set and so computes the same DBOS application version. ``worker``: execute only the work queue (see
     :mod:`communication.core.queues` for which queues each role executes).
     """
-    # The library's own DBOS workflows (sessions, schedule dispatch) are registered in every process, whether or
-    # not it builds the services that use them: a worker must hash to the HTTP nodes' application version.
-    importlib.import_module("communication.core.session_workflow")
-    importlib.import_module("communication.core.scheduled_dispatch")
     load_workflow_modules(settings)
     create_private_sqlite(settings.resolved_database_url())  # owner-only at creation (it holds callback links)
     DBOS(config=dbos_config(settings))
@@ -95,6 +100,18 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
         mask_url(settings.resolved_database_url()),
         settings.executor_id or "local",
     )
+
+
+def running_database_url() -> str | None:
+    """The system database URL of the launched DBOS instance (password included), or ``None`` before launch.
+
+    :func:`communication.http.app.mount` uses it: there the host application configured and launched DBOS.
+    """
+    sys_db = lifecycle.system_database()
+    if sys_db is None:
+        return None
+    url: str = sys_db.engine.url.render_as_string(hide_password=False)
+    return url
 
 
 def shutdown(grace_seconds: float = 0.0) -> None:

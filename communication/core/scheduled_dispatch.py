@@ -59,7 +59,8 @@ async def scheduled_dispatch(scheduled_at: datetime, context: Any) -> dict[str, 
     dispatch_id = DBOS.workflow_id
     assert dispatch_id is not None  # always set inside a workflow
     child_id = run_workflow_id(dispatch_id)
+    args, kwargs = wtype.call_args(params)
     with SetWorkflowID(child_id):
-        handle: WorkflowHandleAsync[Any] = await DBOS.start_workflow_async(wtype.function, params)  # type: ignore[arg-type]
+        handle: WorkflowHandleAsync[Any] = await DBOS.start_workflow_async(wtype.function, *args, **kwargs)
     output = await handle.get_result()
     return {"workflow_id": child_id, "type": wtype.name, "scheduled_at": scheduled_at.isoformat(), "output": output}

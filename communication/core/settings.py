@@ -277,6 +277,16 @@ class Settings(BaseSettings):
         description="DBOS application version. Every process sharing a database must agree; unset: DBOS hashes "
         "the workflow code (identical code gives identical versions).",
     )
+    version_check_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=86400,
+        description="ENQUEUED work on the work queue older than this is reported in /readyz (details.version_mismatch) "
+        "as possibly stranded: no live worker may run its application version.",
+    )
+    version_check_cache_seconds: float = Field(
+        5.0, ge=0, le=3600, description="How long /readyz reuses its application-version check."
+    )
     worker_metrics_port: int | None = Field(
         None,
         ge=0,

@@ -1,18 +1,28 @@
-"""The application factory: ``create_app(settings)`` builds the whole HTTP API over the core.
+"""The application factory and the mount: one API, served standalone or inside someone else's FastAPI app.
 
-DBOS is launched in the app's lifespan (after the configured workflow modules are imported) and destroyed on
-shutdown; the hub and the core services are built once DBOS runs.
+:func:`create_app` builds the server: its lifespan imports the configured workflow modules, launches DBOS, starts
+the parts (fan-out hub, core services) and, on shutdown, stops them and destroys DBOS.
+
+:func:`mount` adds the same API to an existing FastAPI application that launches DBOS itself. It builds the API as
+a sub-application (its own error handlers, body limit, state) mounted under ``prefix``, and runs the parts inside
+the host's lifespan, after the host has launched DBOS, never launching or destroying DBOS itself.
+
+Both share :func:`build_api` (routers, middleware, error table, security state) and :class:`Parts`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from communication.core import runtime
 from communication.core.config_check import check_settings
@@ -20,11 +30,15 @@ from communication.core.hub import Hub
 from communication.core.registry import registry
 from communication.core.services import Core
 from communication.core.settings import Settings
+from communication.core.versions import VersionWatch
 from communication.http.access import include_with_access, install_security
 from communication.http.body_limit import BodyLimitMiddleware, document_body_errors
 from communication.http.errors import install_error_handlers
 from communication.http.routes import PUBLIC_ROUTERS, READ_ROUTERS, ROUTERS
+from communication.http.routes import ui as ui_routes
 from communication.http.shutdown import remaining_grace
+
+log = logging.getLogger("communication.http.app")
 
 DESCRIPTION = """
 Talk to running DBOS workflows over HTTP: **events** (blocking reads with bounded timeouts and versions),
@@ -34,39 +48,16 @@ Every error is `{"error": {"code", "message", "details"}}` with a stable code (s
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the application. DBOS is launched in the lifespan and destroyed on shutdown.
+def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = None) -> FastAPI:
+    """The API as a FastAPI application: routers, body limit, security state, CORS, error table.
+
+    It neither launches DBOS nor starts its parts: :func:`create_app` and :func:`mount` do that.
 
     Args:
-        settings: the one settings object (``Settings()`` reads the environment and ``.env``).
+        settings: the one settings object.
+        dashboard: include the dashboard (``/`` and ``/ui/``).
+        lifespan: the application's lifespan, if it has its own.
     """
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        check_settings(settings)
-        runtime.launch(settings)
-        # Until DBOS's first async call installs its own (bounded by thread_pool_size) executor as the loop's
-        # default, asyncio.to_thread runs on this one: bounded as well.
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="comm-")
-        )
-        app.state.hub = Hub.from_settings(settings)
-        app.state.core = Core.build(settings, registry, app.state.hub)
-        app.state.ready = True
-        try:
-            yield
-        finally:
-            app.state.ready = False
-            await app.state.hub.close()
-            grace = remaining_grace(app)
-            if grace > 0:
-                # A signal asked for a graceful stop: destroy DBOS off the event loop, so workflows started here,
-                # which run on this loop, can finish within the grace.
-                await asyncio.to_thread(runtime.shutdown, grace)
-            else:
-                # No grace: stop at once. Blocking the loop keeps its workflows from running on while DBOS goes away.
-                runtime.shutdown()
-
     # /docs and /redoc load Swagger UI / ReDoc from the installed fastapi-offline package, not from a CDN.
     app = FastAPIOffline(
         title="DBOS workflow communication server",
@@ -85,6 +76,157 @@ def create_app(settings: Settings) -> FastAPI:
     install_security(app, settings)  # after the body limit: CORS must be the outer layer
     install_error_handlers(app)
     for router in ROUTERS:
+        if router is ui_routes.router and not dashboard:
+            continue
         include_with_access(app, router, public=PUBLIC_ROUTERS, read=READ_ROUTERS)
     document_body_errors(app)
     return app
+
+
+class Parts:
+    """What runs beside a launched DBOS for one API application: the fan-out hub, the core services and the
+    application-version watch. Their state lives on the API application's ``state`` (``hub``, ``core``,
+    ``versions``, ``ready``)."""
+
+    def __init__(self, api: FastAPI, settings: Settings) -> None:
+        self.api = api
+        self.settings = settings
+
+    async def start(self) -> None:
+        """Build the hub and the core over the running DBOS; mark the API ready."""
+        state = self.api.state
+        state.hub = Hub.from_settings(self.settings)
+        state.core = Core.build(self.settings, registry, state.hub)
+        state.versions = VersionWatch(self.settings)
+        await state.versions.report_at_start(role="http")
+        state.ready = True
+
+    async def stop(self) -> None:
+        """Mark the API not ready and close the hub (live subscribers end)."""
+        state = self.api.state
+        state.ready = False
+        hub: Hub | None = getattr(state, "hub", None)
+        if hub is not None:
+            await hub.close()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application. DBOS is launched in the lifespan and destroyed on shutdown.
+
+    Args:
+        settings: the one settings object (``Settings()`` reads the environment and ``.env``).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_settings(settings)
+        runtime.launch(settings)
+        # Until DBOS's first async call installs its own (bounded by thread_pool_size) executor as the loop's
+        # default, asyncio.to_thread runs on this one: bounded as well. (A mounted API leaves the host's loop alone.)
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="comm-")
+        )
+        parts = Parts(app, settings)
+        await parts.start()
+        try:
+            yield
+        finally:
+            await parts.stop()
+            grace = remaining_grace(app)
+            if grace > 0:
+                # A signal asked for a graceful stop: destroy DBOS off the event loop, so workflows started here,
+                # which run on this loop, can finish within the grace.
+                await asyncio.to_thread(runtime.shutdown, grace)
+            else:
+                # No grace: stop at once. Blocking the loop keeps its workflows from running on while DBOS goes away.
+                runtime.shutdown()
+
+    return build_api(settings, lifespan=lifespan)
+
+
+class _ApiMount(Mount):
+    """A mount that claims only the paths its API has a route for.
+
+    Why: a plain ``Mount("")`` (or ``Mount("/x")``) answers every path under it, so host routes declared after
+    :func:`mount` — or the host's own 404 — would be shadowed. Here a path none of our routes matches falls
+    through to the host's routing.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.FULL:
+            return match, child
+        # Starlette routes match on the path below root_path, which the child scope extends by our prefix.
+        inner = {**scope, **child}
+        for route in self.routes:
+            route_match, _ = route.matches(inner)
+            if route_match is not Match.NONE:
+                return match, child
+        return Match.NONE, {}
+
+
+def mount(
+    app: FastAPI,
+    *,
+    prefix: str = "",
+    settings: Settings | None = None,
+    dashboard: bool = False,
+) -> FastAPI:
+    """Add the whole API (v1, live SSE/WebSocket, sessions, webhooks, callbacks, seed paths, optionally the
+    dashboard) to ``app``, an application that launches DBOS itself in its own lifespan.
+
+    The API runs as a sub-application under ``prefix`` with its own error handlers, body limit and state, so the
+    host's routes, error handlers and middleware are left alone; paths the API does not serve fall through to the
+    host. Its parts (hub, core services) start inside the host's lifespan once the host's part of it has run
+    (DBOS launched) and stop before the host's shutdown code runs; DBOS itself is never launched or destroyed here.
+    The API's state is ``app.state.comm`` (the sub-application).
+
+    Args:
+        app: the host application.
+        prefix: path prefix, e.g. ``"/comm"`` (``""``: the API's own paths at the root).
+        settings: the API's settings; default ``Settings()`` (environment). Its database URL is taken from the
+            running DBOS instance; ``workflows`` is ignored (the host imports its workflow modules itself).
+        dashboard: also serve the dashboard at ``{prefix}/`` and ``{prefix}/ui/``.
+
+    Returns:
+        The mounted API application.
+
+    Raises:
+        ValueError: ``prefix`` does not start with "/" or ends with "/".
+    """
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise ValueError("prefix must start with '/' and must not end with '/' (or be empty)")
+    configured = settings if settings is not None else Settings()
+    api = build_api(configured, dashboard=dashboard)
+    app.router.routes.append(_ApiMount(prefix, app=api, name="communication"))
+    app.state.comm = api
+    original: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(host: Any) -> AsyncIterator[Any]:
+        async with original(host) as host_state:
+            parts = Parts(api, _with_running_database(configured))
+            api.state.settings = parts.settings
+            await parts.start()
+            try:
+                yield host_state
+            finally:
+                await parts.stop()
+
+    app.router.lifespan_context = lifespan
+    return api
+
+
+def _with_running_database(settings: Settings) -> Settings:
+    """``settings`` with the database URL of the DBOS instance the host launched.
+
+    Raises:
+        RuntimeError: the host has not launched DBOS by the end of its lifespan's start-up.
+    """
+    url = runtime.running_database_url()
+    if url is None:
+        raise RuntimeError(
+            "communication.mount: DBOS is not launched. Launch it in the host app's lifespan "
+            "(DBOS(config=...); DBOS.launch()) before it yields."
+        )
+    return settings.model_copy(update={"database_url": url})

@@ -1,11 +1,11 @@
 """The workflow kit: what code *inside* a DBOS workflow imports from this library.
 
-Register a startable type (``registry.register`` today; ``workflow_type`` for typed signatures), answer
+Register a startable type (``workflow_type`` on a typed function, or ``registry.register`` with a model), answer
 requests (``reply``), report step status (``tracked_step``) and publish approval links
 (``publish_callback_link``). Nothing here imports FastAPI or the HTTP layer.
 """
 
-from communication.core.registry import WorkflowRegistry, WorkflowType, registry
+from communication.core.registry import WorkflowRegistry, WorkflowType, registry, workflow_type
 from communication.kit.callback_links import publish_callback_link
 from communication.kit.replies import reply
 from communication.kit.step_status import tracked_step
@@ -24,4 +24,5 @@ __all__ = [
     "registry",
     "reply",
     "tracked_step",
+    "workflow_type",
 ]

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from communication.core.config_check import ConfigError, check_settings, load_settings
-from communication.core.runtime import WorkflowModuleError, load_workflow_modules
 from communication.core.settings import Settings
 from communication.node import executor_lock
 from communication.node.logs import configure_logging
@@ -92,19 +91,16 @@ def prepare(settings: Settings, *, worker: bool) -> int | None:
 
     Runs before DBOS exists, so a refused start has recovered nothing; every failure is one line on stderr.
     """
-    try:
-        check_settings(settings, mode="worker" if worker else "server")
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_CONFIG
     # Workflow modules are found in the working directory too (as uvicorn does), so `wfc serve` -- whose script
     # directory is the virtualenv's bin -- imports a project's `workflows` exactly as `python server.py` does.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        load_workflow_modules(settings)
-    except WorkflowModuleError as exc:
-        return _fail(str(exc), EXIT_CONFIG)
+        # Also imports every configured workflow module: a typo or a module that raises is one line, exit 2.
+        check_settings(settings, mode="worker" if worker else "server")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
     try:
         executor_lock.acquire(settings)
     except executor_lock.DatabaseUnreachable as exc:
@@ -117,6 +113,7 @@ def prepare(settings: Settings, *, worker: bool) -> int | None:
 def app_factory() -> FastAPI:
     """Build the app from the environment (``--reload``'s child process imports this); holds the executor lock."""
     from communication.http.app import create_app
+    from communication.node.serving import install_log_redaction
 
     env_file = os.environ.get(_ENV_FILE_VAR)
     try:
@@ -125,6 +122,7 @@ def app_factory() -> FastAPI:
         print(exc, file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
     configure_logging(settings)
+    install_log_redaction()  # this child's uvicorn has configured its loggers before importing the app
     status = prepare(settings, worker=False)
     if status is not None:
         raise SystemExit(status)

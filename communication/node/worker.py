@@ -17,6 +17,7 @@ workers run. Give every process a distinct ``COMM_EXECUTOR_ID`` on Postgres.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
+from typing import Any
 
 from communication.core import runtime
 from communication.core.config_check import mask_url
@@ -32,6 +34,7 @@ from communication.core.health import database_reachable
 from communication.core.metrics import render
 from communication.core.recovery import recover_executors
 from communication.core.settings import Settings
+from communication.core.versions import VersionWatch
 
 log = logging.getLogger("communication.node.worker")
 
@@ -44,6 +47,14 @@ class Worker:
         self.ready = False
         self._stop = threading.Event()
         self._http: ThreadingHTTPServer | None = None
+        self._versions = VersionWatch(settings, role="worker")
+        self._versions_lock = threading.Lock()
+
+    def version_mismatch(self) -> dict[str, Any] | None:
+        """``details.version_mismatch`` for the health port's ``/readyz`` (cached check; see core.versions)."""
+        with self._versions_lock:  # the health server is threaded; one check at a time
+            report = asyncio.run(self._versions.report())
+        return report.mismatch() if report is not None else None
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._stop.is_set():
@@ -71,7 +82,12 @@ class Worker:
                 elif self.path == "/readyz":
                     ok = worker.ready and database_reachable()
                     content_type, status = "application/json", 200 if ok else 503
-                    body = json.dumps({"status": "ready" if ok else "not_ready"}).encode()
+                    payload: dict[str, object] = {"status": "ready" if ok else "not_ready"}
+                    mismatch = worker.version_mismatch() if ok else None
+                    if mismatch is not None:
+                        payload["warnings"] = mismatch["problems"]
+                        payload["details"] = {"version_mismatch": mismatch}
+                    body = json.dumps(payload).encode()
                 else:
                     body, content_type, status = b'{"error": "not found"}', "application/json", 404
                 self.send_response(status)
@@ -97,6 +113,7 @@ class Worker:
         try:
             if recover:
                 recover_executors(recover)
+            asyncio.run(self._versions.report_at_start(role="worker"))
             self.ready = not self._stop.is_set()
             log.info(
                 "worker %r executing queue %r on %s",

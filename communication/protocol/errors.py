@@ -14,7 +14,8 @@ Hierarchy::
     │   ├── HostNotAllowed           400 host_not_allowed        (Host not in COMM_ALLOWED_HOSTS)
     │   ├── ValidationFailed         422 validation_error
     │   ├── UnknownWorkflowType      422 unknown_workflow_type
-    │   └── InvalidCron              422 invalid_cron            (schedules, issue 6)
+    │   ├── InvalidCron              422 invalid_cron            (schedules, issue 6)
+    │   └── ValueNotDecodable        422 value_not_decodable     (another app's non-portable value, issue 12)
     ├── NotFound (404)
     │   ├── SessionNotFound          404 session_not_found
     │   ├── WorkflowNotFound         404 workflow_not_found
@@ -40,6 +41,7 @@ Hierarchy::
     │   └── WebhookTimestampOutOfWindow 401 webhook_timestamp_out_of_window
     ├── LinkNotFound (NotFound)      404 link_not_found
     ├── ScheduleNotFound (NotFound)  404 schedule_not_found      (schedules, issue 6)
+    ├── QueueNotFound (NotFound)     404 queue_not_found         (start by name on a queue, issue 12)
     ├── ScheduleExists (Conflict)    409 schedule_exists         (schedules, issue 6)
     └── Gone (410)
         ├── LinkExpired              410 link_expired
@@ -351,3 +353,24 @@ class SubscriptionCapacity(ServiceUnavailable):
 
     code = "subscription_capacity"
     status = 503
+
+
+# --- bring your own workflows (issue 12) ---
+
+
+class ValueNotDecodable(InvalidRequest):
+    """A stored value (input, output, event, stream item, step output) was written by another application in a
+    serialization this server cannot read (e.g. pickled instances of that application's classes).
+
+    ``details`` names the workflow and the key; the fix is on the writing side: portable JSON serialization.
+    """
+
+    code = "value_not_decodable"
+    status = 422
+
+
+class QueueNotFound(NotFound):
+    """Starting a workflow by name on a DBOS queue that no application has registered."""
+
+    code = "queue_not_found"
+    status = 404

@@ -13,6 +13,7 @@ import json
 import math
 import re
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -117,9 +118,10 @@ def json_depth(value: Any, limit: int) -> int:
     return depth
 
 
-# A JSON string literal (unrolled so long strings cost one pass), and runs of anything that is not a bracket.
+# A JSON string literal (unrolled so long strings cost one pass), and every byte that is not a bracket.
 _JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS_RE = re.compile(r"[^\[\]{}]+")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def text_depth(text: str, limit: int) -> int:
@@ -129,16 +131,13 @@ def text_depth(text: str, limit: int) -> int:
     Raises:
         MalformedJSON: when the depth exceeds ``limit``.
     """
-    brackets = _NOT_BRACKETS_RE.sub("", _JSON_STRING_RE.sub("", text))
-    depth = deepest = 0
-    for char in brackets:
-        if char in "[{":
-            depth += 1
-            if depth > limit:
-                raise MalformedJSON(f"JSON nests deeper than {limit} levels", max_depth=limit)
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
+    # Outside strings valid JSON is ASCII, so the rest can be bytes (anything else fails the parse anyway); keeping
+    # only the brackets and accumulating +1/-1 all run in C: a 1 MB body of brackets costs ~30 ms.
+    rest = _JSON_STRING_RE.sub("", text).encode("ascii", errors="ignore")
+    brackets = rest.translate(None, _NOT_BRACKETS)
+    deepest = max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+    if deepest > limit:
+        raise MalformedJSON(f"JSON nests deeper than {limit} levels", max_depth=limit)
     return deepest
 
 

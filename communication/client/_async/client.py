@@ -143,16 +143,24 @@ class AsyncClient(ClientBase):
     # --- workflows ---
 
     async def start(
-        self, type_name: str, input: dict[str, Any] | None = None, *, workflow_id: str | None = None
+        self,
+        type_name: str,
+        input: dict[str, Any] | None = None,
+        *,
+        workflow_id: str | None = None,
+        queue: str | None = None,
+        args: list[Any] | None = None,
     ) -> StartedWorkflow:
-        """Start a workflow of a registered type.
+        """Start a workflow of a registered type, or (with ``queue``) another application's workflow by its DBOS
+        name on that queue (gateway mode: ``input`` → keyword arguments, ``args`` → positional).
 
         Starting an id that already exists starts nothing and returns that workflow with ``created=False``.
 
         Raises:
-            UnknownWorkflowType, ValidationFailed (bad input or id), WorkflowIdConflict (id used by another type).
+            UnknownWorkflowType, ValidationFailed (bad input or id), WorkflowIdConflict (id used by another type),
+            NotFound (``queue_not_found``).
         """
-        return await self._call(self._start(type_name, input, workflow_id))
+        return await self._call(self._start(type_name, input, workflow_id, queue, args))
 
     async def status(self, workflow_id: str) -> WorkflowInfo:
         """The workflow's status with input, output and error. Raises WorkflowNotFound."""

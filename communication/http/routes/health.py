@@ -32,7 +32,8 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready (not_ready)"}},
 )
 async def readyz(request: Request) -> Any:
-    """200 when ready; 503 with the reason otherwise."""
+    """200 when ready; 503 with the reason otherwise. A 200 may carry ``warnings`` and
+    ``details.version_mismatch`` when the application versions of the processes sharing the database disagree."""
     if not getattr(request.app.state, "ready", False):
         # shutdown_deadline is set by the first SIGINT/SIGTERM (api/serving.py), before requests drain.
         shutting_down = getattr(request.app.state, "shutdown_deadline", None) is not None
@@ -40,4 +41,13 @@ async def readyz(request: Request) -> Any:
         return error_response(503, "not_ready", f"server is {reason.replace('_', ' ')}", {"reason": reason})
     if not await database_reachable_async(timeout=2.0):
         return error_response(503, "not_ready", "database unreachable", {"reason": "database_unreachable"})
-    return JSONResponse({"status": "ready"})
+    body: dict[str, Any] = {"status": "ready"}
+    # Application versions that disagree are a warning, not unreadiness: every rolling upgrade has a moment of
+    # it, and pulling nodes out of a load balancer would not fix it (issue 12).
+    watch = getattr(request.app.state, "versions", None)
+    report = await watch.report() if watch is not None else None
+    mismatch = report.mismatch() if report is not None else None
+    if mismatch is not None:
+        body["warnings"] = mismatch["problems"]
+        body["details"] = {"version_mismatch": mismatch}
+    return JSONResponse(body)

@@ -20,7 +20,14 @@ _TIME = "ISO 8601 time between 1970-01-01 and 3000-01-01 (UTC when no offset is 
 async def list_types(core: CoreDep) -> list[dict[str, Any]]:
     """Every type that ``POST /v1/workflows`` accepts, with the JSON schema of its input."""
     return [
-        {"type": t.name, "description": t.description, "input_schema": t.input_model.model_json_schema()}
+        {
+            "type": t.name,
+            "description": t.description,
+            "input_schema": t.input_schema(),
+            "call_style": t.call_style,
+            "queue": t.queue,
+            "tags": list(t.tags),
+        }
         for t in core.registry.all()
     ]
 
@@ -31,12 +38,18 @@ async def list_types(core: CoreDep) -> list[dict[str, Any]]:
     summary="Start a workflow (idempotent per workflow id)",
     responses={
         200: {"model": WorkflowInfo, "description": "The id already existed; nothing was started."},
-        **error_responses(400, 409, 413),
+        **error_responses(400, 404, 409, 413),
     },
 )
 async def start_workflow(body: StartWorkflowRequest, core: CoreDep, response: Response) -> WorkflowInfo:
-    """Start ``type`` with ``input``. 201 when started; 200 when ``workflow_id`` already existed."""
-    info, created = await core.workflows.start(body.type, body.input, body.workflow_id)
+    """Start ``type`` with ``input``. 201 when started; 200 when ``workflow_id`` already existed.
+
+    A ``type`` this server has no registration for is enqueued by DBOS workflow name when ``queue`` is given
+    (gateway mode: another application's workers run it); without ``queue`` it is 422 unknown_workflow_type.
+    """
+    info, created = await core.workflows.start(
+        body.type, body.input, body.workflow_id, args=body.args, queue=body.queue
+    )
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/v1/workflows/{info.workflow_id}"
@@ -52,8 +65,12 @@ async def list_workflows(
     created_before: Annotated[BoundedDatetime | None, Query(description=_TIME)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    application: Annotated[
+        str | None,
+        Query(max_length=256, description="Owning DBOS application name. Default: every application's workflows."),
+    ] = None,
 ) -> WorkflowList:
-    """Filter by status, type and creation time; page with limit/offset."""
+    """Filter by status, type, creation time and owning application; page with limit/offset."""
     return await core.workflows.list(
         status=status,
         type_name=type,
@@ -61,6 +78,7 @@ async def list_workflows(
         created_before=created_before,
         limit=limit,
         offset=offset,
+        application=application,
     )
 
 

@@ -38,6 +38,7 @@ from communication.core.services import Core
 from communication.http.access import without_secret_events
 from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value
 from communication.http.origin import origin_allowed
+from communication.http.websocket import INTERNAL_ERROR, bearer_key, close_code
 from communication.protocol.errors import (
     CommError,
     MalformedJSON,
@@ -217,8 +218,7 @@ def _authorise(websocket: WebSocket, workflow_id: str) -> tuple[bool, float | No
     Raises Unauthorized / TokenInvalid / TokenExpired.
     """
     access: AccessControl = websocket.app.state.access
-    header = websocket.headers.get("authorization", "")
-    key = header[7:].strip() if header.lower().startswith("bearer ") else None
+    key = bearer_key(websocket)
     if access.open or (key is not None and access.is_api_key(key)):
         return True, None
     token = websocket.query_params.get(READ_TOKEN_PARAM)
@@ -258,7 +258,7 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
         info = await core.workflows.status(workflow_id, detail=False)
     except CommError as exc:
         await websocket.send_json({"type": "error", "error": exc.to_dict()})
-        await websocket.close(code={401: 4401, 403: 4403, 404: 4404}.get(exc.status, 1008))
+        await websocket.close(code=close_code(exc))
         return
     conn = _Connection(websocket, core, hub, workflow_id, can_send)
     await conn.send(
@@ -271,8 +271,9 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
             if message is None:
                 # The read token expired: a terminal error frame, then close (4401, like a refused token).
                 await conn.close_all()
-                await conn.error(TokenExpired("read token expired; mint a new one", expired_at=expires_at))
-                await websocket.close(code=4401)
+                expired = TokenExpired("read token expired; mint a new one", expired_at=expires_at)
+                await conn.error(expired)
+                await websocket.close(code=close_code(expired))
                 break
             if message["type"] == "websocket.disconnect":
                 break
@@ -300,6 +301,6 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
     except Exception:
         log.exception("websocket failed")
         with contextlib.suppress(Exception):
-            await websocket.close(code=1011)
+            await websocket.close(code=INTERNAL_ERROR)
     finally:
         await conn.close_all()

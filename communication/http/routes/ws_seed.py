@@ -18,8 +18,8 @@ with ``"status": "Failed", "final": true`` instead of ``Done``.
 Errors: an error frame ``{"origin": "server", "status": "Error", "message", "error": {code, message,
 details}}``. A bad frame (binary, not JSON, too deep or large, an invalid or refused start) gets only the error
 frame and the socket stays open; a refused handshake (foreign ``Origin``, missing API key, bad ``user_id``) is
-closed with a code (see :data:`CLOSE_CODES`). Workflows keep running when a socket closes; reconnect and send
-``workflow_id`` to pick one up again.
+closed with a code (see :mod:`communication.http.websocket`). Workflows keep running when a socket closes;
+reconnect and send ``workflow_id`` to pick one up again.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
 from communication.http.frames import encode_json
 from communication.http.origin import origin_allowed
+from communication.http.websocket import GOING_AWAY, bearer_key, close_code
 from communication.protocol.errors import (
     CommError,
     MalformedJSON,
     OriginNotAllowed,
     PayloadTooLarge,
     TooManyWorkflows,
-    Unauthorized,
     ValidationFailed,
 )
 from communication.protocol.names import FAST_TEMPORAL_TYPE as FAST_TEMPORAL
@@ -56,29 +56,6 @@ router = APIRouter(tags=["seed-compatible"])
 
 #: Workflows one socket may follow at once (each costs a hub subscription and a task).
 MAX_ACTIVE_WORKFLOWS = 16
-#: Close codes. 1003/1008/1009/1011/1001 are RFC 6455's; 44xx mirror the HTTP status of the error.
-CLOSE_CODES: dict[str, int] = {
-    "internal_error": 1011,
-    "going_away": 1001,  # the server is shutting down: reconnect and re-attach with workflow_id
-    "unauthorized": 4401,  # API keys are configured and none (or a wrong one) was sent
-    "forbidden": 4403,  # Origin is neither the server's own nor in COMM_CORS_ORIGINS
-    "invalid_start": 4422,  # bad user_id in the URL
-}
-
-
-# Only handshake refusals close the socket; their codes are listed in QUICK_REFERENCE.md with the close codes.
-_CLOSE_BY_ERROR: dict[type, int] = {
-    OriginNotAllowed: CLOSE_CODES["forbidden"],
-    Unauthorized: CLOSE_CODES["unauthorized"],
-}
-
-
-def close_code(exc: CommError) -> int:
-    """The close code for an error (422-class errors: ``invalid_start``; others: ``internal_error``)."""
-    for cls in type(exc).__mro__:
-        if cls in _CLOSE_BY_ERROR:
-            return _CLOSE_BY_ERROR[cls]
-    return CLOSE_CODES["invalid_start"] if exc.status == 422 else CLOSE_CODES["internal_error"]
 
 
 class StartFrame(BaseModel):
@@ -122,8 +99,7 @@ def authenticate(websocket: WebSocket) -> None:
     """An API key in ``Authorization: Bearer`` when keys are configured (starting workflows needs one; read
     tokens do not suffice). Raises Unauthorized."""
     access: AccessControl = websocket.app.state.access
-    header = websocket.headers.get("authorization", "")
-    access.authenticate(header[7:].strip() if header.lower().startswith("bearer ") else None)
+    access.authenticate(bearer_key(websocket))
 
 
 class SeedSocket:
@@ -211,7 +187,7 @@ class SeedSocket:
             if end is None or end.reason == "shutdown":
                 self.closed = True
                 with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                    await self.ws.close(code=CLOSE_CODES["going_away"], reason="server shutting down")
+                    await self.ws.close(code=GOING_AWAY, reason="server shutting down")
                 return
             await self.send(await self._final(workflow_id))
             return
@@ -284,4 +260,4 @@ async def seed_socket(websocket: WebSocket, user_id: str) -> None:
         await conn.stop_relays()
 
 
-__all__ = ["CLOSE_CODES", "MAX_ACTIVE_WORKFLOWS", "StartFrame", "close_code", "router", "step_frame"]
+__all__ = ["MAX_ACTIVE_WORKFLOWS", "StartFrame", "router", "step_frame"]
