@@ -6,9 +6,9 @@ asyncio connections, decodes HTTP chunked framing and SSE blocks by hand and par
 value frames (their ``"t"`` field, the producer's wall clock just before its write).
 
 Protocol between the parent (:class:`Readers`) and a worker (``python -m bench.loadgen``): the worker gets the
-host, port and paths as JSON on stdin, prints ``ready`` once every connection has its first frame
-(``: connected``), reads until every response ends (or ``--deadline`` seconds), then prints one JSON line:
-``{"latencies": [...], "counts": [...], "cpu_s": ...}``.
+host, port and paths as JSON on stdin, prints ``ready N`` once every connection has its first frame
+(``: connected``) or failed (N = connections open), reads until every response ends (or the deadline), then
+prints one JSON line: ``{"latencies": [...], "counts": [...], "cpu_s": ..., "errors": [...]}``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,32 @@ from typing import Any
 _VALUE_MARK = b'"t":'
 
 
-async def _read_one(host: str, port: int, path: str, ready: asyncio.Event, out: list[float], deadline: float) -> int:
-    reader, writer = await asyncio.open_connection(host, port, limit=2**20)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
-    head = await reader.readuntil(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n", 1)[0]:
-        raise RuntimeError(f"{path}: {head[:200]!r}")
+_CONNECTING = 256  # connections opening at once per worker: more overflows the server's listen backlog
+_connected = 0  # connections that received their first frame
+
+
+async def _read_one(
+    host: str, port: int, path: str, ready: asyncio.Event, out: list[float], deadline: float, gate: asyncio.Semaphore
+) -> int:
+    global _connected
+    async with gate:
+        try:
+            reader, writer = await asyncio.open_connection(host, port, limit=2**20)
+        except OSError:
+            ready.set()  # counted as a failed connection; the others go on
+            raise
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (OSError, asyncio.IncompleteReadError):
+            ready.set()
+            writer.close()
+            raise
+    status_line = head.split(b"\r\n", 1)[0]
+    if b" 200 " not in status_line:
+        ready.set()
+        writer.close()
+        raise RuntimeError(f"{path}: {status_line!r}")
     chunked = b"transfer-encoding: chunked" in head.lower()
     buf = b""
     received = 0
@@ -57,6 +77,7 @@ async def _read_one(host: str, port: int, path: str, ready: asyncio.Event, out: 
             for block in blocks:
                 if first:
                     first = False
+                    _connected += 1
                     ready.set()
                 i = block.find(b"data: ")
                 if i < 0 or _VALUE_MARK not in block:
@@ -79,16 +100,20 @@ async def _worker(host: str, port: int, paths: list[str], deadline_s: float) -> 
     deadline = time.time() + deadline_s
     latencies: list[float] = []
     readies = [asyncio.Event() for _ in paths]
+    gate = asyncio.Semaphore(_CONNECTING)
     tasks = [
-        asyncio.create_task(_read_one(host, port, p, r, latencies, deadline))
+        asyncio.create_task(_read_one(host, port, p, r, latencies, deadline, gate))
         for p, r in zip(paths, readies, strict=True)
     ]
     for r in readies:
         await r.wait()
-    print("ready", flush=True)
-    counts = await asyncio.gather(*tasks)
+    print(f"ready {_connected}", flush=True)
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    counts = [o if isinstance(o, int) else 0 for o in outcomes]
+    errors = sorted({f"{type(o).__name__}: {o}"[:200] for o in outcomes if isinstance(o, BaseException)})
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"latencies": latencies, "counts": counts, "cpu_s": usage.ru_utime + usage.ru_stime}), flush=True)
+    result = {"latencies": latencies, "counts": counts, "cpu_s": usage.ru_utime + usage.ru_stime, "errors": errors}
+    print(json.dumps(result), flush=True)
 
 
 @dataclass
@@ -101,6 +126,7 @@ class Readers:
     processes: int = 2
     deadline_s: float = 300.0
     procs: list[asyncio.subprocess.Process] = field(default_factory=list)
+    connected: int = 0  # connections that received their first frame (set by :meth:`start`)
 
     async def start(self) -> None:
         """Spawn the workers and wait until every connection is open."""
@@ -126,9 +152,10 @@ class Readers:
             self.procs.append(proc)
         for proc in self.procs:
             assert proc.stdout is not None
-            line = await asyncio.wait_for(proc.stdout.readline(), 120)
-            if line.strip() != b"ready":
-                raise RuntimeError(f"load generator failed to connect: {line!r}")
+            line = await asyncio.wait_for(proc.stdout.readline(), 180)
+            if not line.startswith(b"ready "):
+                raise RuntimeError(f"load generator failed to start: {line!r}")
+            self.connected += int(line.split()[1])
 
     async def kill(self) -> None:
         """Stop every worker now (idle-connection measurements)."""
@@ -141,6 +168,7 @@ class Readers:
         """Wait for every worker; merged latencies (s), per-connection counts, the generators' CPU seconds."""
         latencies: list[float] = []
         counts: list[int] = []
+        errors: list[str] = []
         cpu = 0.0
         for proc in self.procs:
             assert proc.stdout is not None
@@ -149,8 +177,9 @@ class Readers:
             result = json.loads(line)
             latencies += result["latencies"]
             counts += result["counts"]
+            errors += result["errors"]
             cpu += result["cpu_s"]
-        return {"latencies": latencies, "counts": counts, "cpu_s": cpu}
+        return {"latencies": latencies, "counts": counts, "cpu_s": cpu, "errors": sorted(set(errors))}
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ async def _go(api: httpx.AsyncClient, wids: list[str]) -> None:
 def _summary(res: dict[str, Any], expected: int, cpu: float, wall: float) -> dict[str, Any]:
     frames = sum(res["counts"])
     return {
+        "errors": res["errors"],
         "latencies": res["latencies"],
         "exact": all(c == expected for c in res["counts"]),
         "frames": frames,
@@ -135,6 +136,7 @@ async def idle(url: str, pid: int, connections: int, procs: int, probes: int = 2
             await readers.start()
             await asyncio.sleep(1.0)
             grown = rss_bytes(pid)
+            opened = readers.connected
             health: list[float] = []
             for _ in range(probes):
                 t0 = time.perf_counter()
@@ -144,10 +146,11 @@ async def idle(url: str, pid: int, connections: int, procs: int, probes: int = 2
             await readers.kill()
             await warm.kill()
     return {
-        "rss_per_conn_kb": (grown - baseline) / connections / 1024,
+        "rss_per_conn_kb": (grown - baseline) / max(opened, 1) / 1024,
         "health_p50_ms": percentile(health, 50),
         "health_p99_ms": percentile(health, 99),
-        "connections": connections,
+        "connections": opened,
+        "requested": connections,
     }
 
 

@@ -26,12 +26,17 @@ PRIVATE_NAMES: list[tuple[str, str]] = [
     # The hub LISTENs on DBOS's notification channels (adapter/notifications.py).
     ("dbos._sys_db", "_dbos_streams_channel"),
     ("dbos._sys_db", "_dbos_workflow_events_channel"),
+    # Session posts append to a session's stream directly (adapter/session_store.py).
+    ("dbos._sys_db", "_dbos_stream_closed_sentinel"),
+    ("dbos._serialization", "serialize_value"),
+    ("dbos._serialization", "DBOSPortableJSON"),
+    ("dbos._serialization", "WorkflowSerializationFormat"),
 ]
 #: Tables and the columns of them the adapter reads (``SystemDatabase.tables``).
 TABLES: dict[str, set[str]] = {
     "workflow_status": {"workflow_uuid", "status"},
     "workflow_events_history": {"workflow_uuid", "key", "value", "serialization", "function_id"},
-    "streams": {"workflow_uuid", "key", "offset", "value", "serialization"},
+    "streams": {"workflow_uuid", "key", "offset", "value", "serialization", "function_id"},
     "notifications": {"message_uuid", "destination_uuid", "topic"},
 }
 
@@ -71,7 +76,7 @@ def check_launched(sysdb: Any) -> list[str]:
     problems = []
     if sysdb is None:
         return ["the DBOS instance has no _sys_db_field"]
-    for attribute in ("engine", "tables", "serializer", "_retry_connection_errors"):
+    for attribute in ("engine", "tables", "serializer", "_retry_connection_errors", "_signal_notification"):
         if not hasattr(sysdb, attribute):
             problems.append(f"SystemDatabase.{attribute} is gone")
     tables = getattr(sysdb, "tables", None)

@@ -31,7 +31,8 @@ from dbos._sys_db import (
     is_serialized_stream_closed_sentinel,
 )
 
-from communication.adapter.store import _decode, _sysdb, is_terminal
+from communication.adapter.store import _decode, is_terminal
+from communication.adapter.store import sysdb as _sysdb
 
 ID_KEY_PREFIX = "~id/"
 PORTABLE_NAME = DBOSPortableJSON.name()  # marker rows' stream keys; KEY_PATTERN forbids '~' as a first character
