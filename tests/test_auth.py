@@ -138,7 +138,8 @@ def test_read_token_reads_one_workflows_events_and_streams_only(secured: TestCli
 
 
 def test_expired_and_tampered_read_tokens_are_refused(secured: TestClient) -> None:
-    _start(secured, "events", "rt-old", n_steps=1)
+    # A workflow that waits (for its approval), so a callback link can be minted for it whatever the timing.
+    _start(secured, "messaging", "rt-old", n_steps=1)
     access: AccessControl = secured.app.state.access  # type: ignore[attr-defined]
     expired = access.mint_read_token("rt-old", ttl_seconds=60, now=time.time() - 3600).token
     r = secured.get("/v1/workflows/rt-old/events", params={"access_token": expired})
@@ -147,8 +148,9 @@ def test_expired_and_tampered_read_tokens_are_refused(secured: TestClient) -> No
     tampered = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
     r = secured.get("/v1/workflows/rt-old/events", params={"access_token": tampered})
     assert r.status_code == 401 and r.json()["error"]["code"] == "token_invalid"
-    link = secured.post("/v1/workflows/rt-old/callback-links", headers=ADMIN, json={}).json()
-    link_token = link["path"].removeprefix("/v1/callbacks/")
+    minted = secured.post("/v1/workflows/rt-old/callback-links", headers=ADMIN, json={})
+    assert minted.status_code == 201, minted.text
+    link_token = minted.json()["path"].removeprefix("/v1/callbacks/")
     r = secured.get("/v1/workflows/rt-old/events", params={"access_token": link_token})
     assert r.status_code == 401 and r.json()["error"]["code"] == "token_invalid"
 
