@@ -40,7 +40,7 @@ class SessionInput(BaseModel):
 
 # Retried: its reads go to the database directly (not through DBOS's own retrying calls), and a failure here during
 # a database outage must not end the session (an ERROR workflow would refuse every later post as closed).
-# 0.5 s growing ×1.2 per attempt: about an hour of outage in 40 attempts, a short outage costs a few seconds.
+# 0.5 s growing by a factor 1.2 per attempt: about an hour of outage in 40 attempts, a short outage costs a few seconds.
 @DBOS.step(name="session_idle_check", retries_allowed=True, interval_seconds=0.5, backoff_rate=1.2, max_attempts=40)
 async def idle_check(workflow_id: str, idle_timeout: float) -> dict[str, Any]:
     """Close the session with a ``timeout`` event if it has been idle for ``idle_timeout`` seconds.
