@@ -20,14 +20,26 @@ import contextlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from communication.adapter import notifications, store
+from communication.core.hub_feed import Feed
 from communication.core.ratelog import RateLimitedLog
 
-if TYPE_CHECKING:
-    from communication.core.hub import Hub
-    from communication.core.hub_feed import Feed
+
+class FeedIndex(Protocol):
+    """What the watcher needs of the hub: its live feeds, and its rate-limited error log."""
+
+    errors: RateLimitedLog
+
+    def feeds_of(self, workflow_id: str) -> set[Feed]: ...
+
+    def stream_feeds(self) -> dict[tuple[str, str], Feed]: ...
+
+    def event_feeds(self) -> dict[str, Feed]: ...
+
+    def has_feeds(self) -> bool: ...
+
 
 log = logging.getLogger("communication.core.hub")
 
@@ -35,7 +47,9 @@ log = logging.getLogger("communication.core.hub")
 class Watcher:
     """Wakes the hub's feeds when their data may have changed (see the module docstring)."""
 
-    def __init__(self, hub: Hub, *, poll_interval: float | None, recheck_interval: float, url: str | None) -> None:
+    def __init__(
+        self, hub: FeedIndex, *, poll_interval: float | None, recheck_interval: float, url: str | None
+    ) -> None:
         self._hub = hub
         self._poll_interval = poll_interval
         self._recheck_interval = recheck_interval
