@@ -25,13 +25,12 @@ from typing import Any
 import sqlalchemy as sa
 from dbos._serialization import DBOSPortableJSON, WorkflowSerializationFormat, serialize_value
 from dbos._sys_db import (
-    SendMessage,
     _dbos_stream_closed_sentinel,
     _dbos_streams_channel,
     is_serialized_stream_closed_sentinel,
 )
 
-from communication.adapter.store import _decode, is_terminal
+from communication.adapter.store import _decode, insert_message, is_terminal
 from communication.adapter.store import sysdb as _sysdb
 
 ID_KEY_PREFIX = "~id/"
@@ -133,13 +132,7 @@ def append_event(
             )
         c.execute(sa.insert(st), [{**v, "function_id": 0} for v in values])
         if close:
-            sysdb.send_bulk_with_connection(
-                [SendMessage(workflow_id, {"closed_at_offset": offset}, wake_topic, None, None)],
-                c,
-                serialization_type=WorkflowSerializationFormat.PORTABLE,
-                function_name="DBOS.send",
-                send_to_forks=False,
-            )
+            insert_message(c, workflow_id, {"closed_at_offset": offset}, wake_topic, None)
     # After commit, as DBOS does after its own stream writes: wakes in-process readers and, on Postgres,
     # queues the coalesced NOTIFY that wakes readers in other processes.
     sysdb._signal_notification(_dbos_streams_channel, f"{workflow_id}::{key}")

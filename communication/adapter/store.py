@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from dbos._dbos import _get_dbos_instance
 from dbos._serialization import WorkflowSerializationFormat, deserialize_value
-from dbos._sys_db import SystemDatabase, is_serialized_stream_closed_sentinel
+from dbos._sys_db import SendMessage, SystemDatabase, is_serialized_stream_closed_sentinel
 from dbos._sys_db import workflow_is_active as _dbos_workflow_is_active
 
 from communication.protocol.errors import ValueNotDecodable
@@ -279,7 +279,6 @@ def send_once(destination_id: str, topic: str, message: Any, idempotency_key: st
     retrying an acknowledged send after a lost response gets the same answer; a *new* message to a finished
     workflow answers ``finished`` and stores nothing (it would never be read).
     """
-    from dbos._sys_db import SendMessage  # local: only this function needs DBOS's message type
 
     sysdb = _sysdb()
     notifications = sysdb.tables.notifications
@@ -307,23 +306,24 @@ def send_once(destination_id: str, topic: str, message: Any, idempotency_key: st
             return SendOutcome("duplicate", status)
         if is_terminal(status):
             return SendOutcome("finished", status)
-        sysdb.send_bulk_with_connection(
-            [
-                SendMessage(
-                    destination_id,
-                    message,
-                    topic,
-                    None if idempotency_key is None else stored_key(idempotency_key),
-                    None,
-                )
-            ],
-            c,
-            # Portable JSON: whatever arrives over HTTP is JSON, and any DBOS client can then read it.
-            serialization_type=WorkflowSerializationFormat.PORTABLE,
-            function_name="DBOS.send",
-            send_to_forks=False,
+        insert_message(
+            c, destination_id, message, topic, None if idempotency_key is None else stored_key(idempotency_key)
         )
     return SendOutcome("delivered", status)
+
+
+def insert_message(c: sa.Connection, destination_id: str, message: Any, topic: str, message_key: str | None) -> None:
+    """DBOS's own insert of one message, inside the caller's transaction ``c``.
+
+    Portable JSON: whatever arrives over HTTP is JSON, and any DBOS client can then read it.
+    """
+    _sysdb().send_bulk_with_connection(
+        [SendMessage(destination_id, message, topic, message_key, None)],
+        c,
+        serialization_type=WorkflowSerializationFormat.PORTABLE,
+        function_name="DBOS.send",
+        send_to_forks=False,
+    )
 
 
 @dataclass(frozen=True)
