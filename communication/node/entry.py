@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None, prog: str = "python server.py") -> int:
         return status
     try:
         if args.worker:
-            from communication.node.worker import Worker
+            from communication.node.worker_process import Worker
 
             return Worker(settings).run(recover=args.recover)
         from communication.http.app import create_app
