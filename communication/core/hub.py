@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from communication.adapter import notifications, store
+from communication.adapter import store
 from communication.core.hub_feed import (
     CatchUp,
     End,
@@ -40,8 +40,8 @@ from communication.core.hub_feed import (
     Item,
     Subscription,
     check_position,
-    json_size,
 )
+from communication.core.hub_reader import READ_BATCH, FeedReader, backoff
 from communication.core.metrics import DELIVERY_LATENCY, LIVE_SUBSCRIBERS, STREAM_VALUES_DELIVERED
 from communication.core.ratelog import RateLimitedLog
 from communication.core.settings import Settings
@@ -55,11 +55,6 @@ from communication.protocol.errors import (
 __all__ = ["End", "Hub", "Item", "Subscription", "record_delivery"]
 
 log = logging.getLogger("communication.core.hub")
-
-_READ_BATCH = 500
-#: A read that fails for another reason than an unreachable database is retried this often, then the feed ends.
-MAX_READ_FAILURES = 5
-_BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
 
 
 class Hub:
@@ -101,9 +96,16 @@ class Hub:
         self._subs_total = 0
         self._closed = False
         self.errors = RateLimitedLog(log, interval=60.0)
-        self.db_reads = 0  # feed reads since start (benchmarks: database work per write)
         self.watcher = Watcher(self, poll_interval=poll_interval, recheck_interval=recheck_interval, url=listen_url)
+        self.reader = FeedReader(
+            buffer_size=buffer_size, buffer_bytes=buffer_bytes, errors=self.errors, ready=self.watcher.ready
+        )
         self.watcher.start()
+
+    @property
+    def db_reads(self) -> int:
+        """Feed reads since start (benchmarks: database work per write)."""
+        return self.reader.db_reads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
@@ -298,12 +300,12 @@ class Hub:
                 # own account, so it never holds the feed or other subscribers back.
                 try:
                     items, end = await catch_up(position)
-                except Exception as exc:  # noqa: BLE001 - logged (rate-limited) by _give_up, retried or ended
+                except Exception as exc:  # noqa: BLE001 - logged (rate-limited) by give_up, retried or ended
                     failures += 1
-                    if self._give_up(exc, failures, ("catch-up", feed.kind, feed.workflow_id, feed.key)):
+                    if self.reader.give_up(exc, failures, ("catch-up", feed.kind, feed.workflow_id, feed.key)):
                         yield End("error", position, feed.status)
                         return
-                    await asyncio.sleep(_backoff(failures))
+                    await asyncio.sleep(backoff(failures))
                     continue
                 failures = 0
                 for item in items:
@@ -329,7 +331,7 @@ class Hub:
     def _catch_up_stream(self, workflow_id: str, key: str) -> Callable[[int], Awaitable[CatchUp]]:
         async def read(position: int) -> CatchUp:
             try:
-                page = await asyncio.to_thread(store.read_stream, workflow_id, key, position, _READ_BATCH)
+                page = await asyncio.to_thread(store.read_stream, workflow_id, key, position, READ_BATCH)
             except ValueNotDecodable:
                 return [], End("value_not_decodable", position, None)
             if page is None:
@@ -343,7 +345,7 @@ class Hub:
         async def read(position: int) -> CatchUp:
             try:
                 status, changes = await asyncio.to_thread(
-                    store.read_event_changes, workflow_id, position - 1, _READ_BATCH
+                    store.read_event_changes, workflow_id, position - 1, READ_BATCH
                 )
             except ValueNotDecodable:
                 return [], End("value_not_decodable", position, None)
@@ -357,8 +359,7 @@ class Hub:
     def _new_feed(self, kind: str, workflow_id: str, key: str | None) -> Feed:
         feed = Feed(kind, workflow_id, key, self._buffer_size, self._buffer_bytes)
         self._by_workflow.setdefault(workflow_id, set()).add(feed)
-        runner = self._run_stream_feed if kind == "stream" else self._run_event_feed
-        feed.task = asyncio.create_task(self._run(feed, runner))
+        feed.task = asyncio.create_task(self.reader.run(feed))
         self.watcher.feed_added()
         return feed
 
@@ -395,123 +396,6 @@ class Hub:
             feed.bytes = 0
             if not self.has_feeds():
                 self.watcher.idle()
-
-    def _give_up(self, exc: Exception, failures: int, where: tuple[Any, ...]) -> bool:
-        """Log (rate-limited) a failed read; whether to stop retrying it (never while the database is away)."""
-        transient = store.is_connection_error(exc)
-        give_up = not transient and failures >= MAX_READ_FAILURES
-        what = (" ".join(str(w) for w in where[:2]), "/".join(str(w) for w in where[2:] if w is not None))
-        key = (where, type(exc).__name__, str(exc)[:200])
-        self.errors.warning(
-            key,
-            "hub %s read of %s failed (%s: %s); retrying with backoff",
-            *what,
-            type(exc).__name__,
-            str(exc)[:200],
-            exc_info=exc,
-        )
-        if give_up:
-            self.errors.warning(
-                (key, "give-up"),
-                "hub %s read of %s failed %d times (%s); its subscribers end with reason 'error'",
-                *what,
-                failures,
-                type(exc).__name__,
-            )
-        return give_up
-
-    async def _run(self, feed: Feed, read_once: Callable[[Feed], Awaitable[bool]]) -> None:
-        failures = 0
-        await self.watcher.ready()  # notifications in place before the first read: no write falls in between
-        while feed.ended is None:
-            feed.wake.clear()  # before the read: a write after it leaves the wake set
-            self.db_reads += 1
-            before = (feed.next_position, feed.located, feed.status)
-            try:
-                full = await read_once(feed)
-            except ValueNotDecodable as exc:
-                # Another application wrote a value this process cannot decode (e.g. a pickle of its own class):
-                # not transient, so end the feed at that value with a reason the transports pass on.
-                log.warning("live feed %s/%s: %s", feed.workflow_id, feed.key, exc.message)
-                feed.ended = End("value_not_decodable", feed.next_position, feed.status)
-                feed.publish()
-                return
-            except Exception as exc:  # noqa: BLE001 - e.g. Postgres restarting; logged by _give_up
-                failures += 1
-                if self._give_up(exc, failures, ("feed", feed.kind, feed.workflow_id, feed.key)):
-                    feed.ended = End("error", feed.next_position, feed.status)
-                    feed.publish()
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(feed.wake.wait(), _backoff(failures))
-                continue
-            failures = 0
-            # Wake subscribers only when the read found something: an idle poll (SQLite wakes feeds every few ms)
-            # must not wake every subscriber task of the feed.
-            if feed.ended is not None or (feed.next_position, feed.located, feed.status) != before:
-                feed.publish()
-            if feed.ended is None and not full:
-                await feed.wake.wait()
-
-    def _batch(self) -> int:
-        # One read never brings more than half a buffer (in count, and below in bytes): a subscriber that was at
-        # the head before a burst is never overflowed by the burst itself, only by not reading.
-        return max(1, min(_READ_BATCH, self._buffer_size // 2))
-
-    def _take(self, feed: Feed, items: list[Item]) -> int:
-        """Append ``items`` until half the byte budget is used by this read; how many were taken (at least one)."""
-        used = 0
-        for n, item in enumerate(items):
-            used += item.size
-            if n > 0 and used > self._buffer_bytes // 2:
-                return n
-            feed.append(item)
-        return len(items)
-
-    async def _run_stream_feed(self, feed: Feed) -> bool:
-        wid, key = feed.workflow_id, str(feed.key)
-        if not feed.located:
-            feed.start_at(await asyncio.to_thread(notifications.stream_head, wid, key))
-        batch = self._batch()
-        page = await asyncio.to_thread(store.read_stream, wid, key, feed.next_position, batch)
-        if page is None:
-            feed.ended = End("workflow_finished", feed.next_position, None)
-            return False
-        feed.status = page.status
-        start = feed.next_position
-        taken = self._take(feed, [Item(start + i, v, size=json_size(v)) for i, v in enumerate(page.values)])
-        feed.next_position = start + taken
-        if taken < len(page.values):
-            return True  # the rest on the next read, right away
-        if page.closed:
-            feed.ended = End("closed", feed.next_position, page.status)
-        elif not page.values and store.is_terminal(page.status):
-            feed.ended = End("workflow_finished", feed.next_position, page.status)
-        return len(page.values) == batch
-
-    async def _run_event_feed(self, feed: Feed) -> bool:
-        wid = feed.workflow_id
-        if not feed.located:
-            feed.start_at(await asyncio.to_thread(notifications.events_head, wid) + 1)
-        batch = self._batch()
-        status, changes = await asyncio.to_thread(store.read_event_changes, wid, feed.next_position - 1, batch)
-        feed.status = status
-        items = []
-        for ch in changes:
-            value = {"key": ch.key, "value": ch.value, "version": ch.version}
-            items.append(Item(ch.version, value, size=json_size(value)))
-        taken = self._take(feed, items)
-        if taken:
-            feed.next_position = items[taken - 1].position + 1
-        if taken < len(items):
-            return True
-        if status is None or (not changes and store.is_terminal(status)):
-            feed.ended = End("workflow_finished", feed.next_position, status)
-        return len(changes) == batch
-
-
-def _backoff(failures: int) -> float:
-    return float(min(_BACKOFF_START * 2.0 ** (failures - 1), _BACKOFF_MAX))
 
 
 def record_delivery(item: Item, transport: str) -> None:
