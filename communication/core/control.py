@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,10 @@ def to_info(status: WorkflowStatus, *, detail: bool) -> WorkflowInfo:
         info.output = status.output
         info.error = _error_text(status.error)
     return info
+
+
+#: Longest a resume waits for the resumed run to leave DBOS's queue.
+RESUME_WAIT_SECONDS = 10.0
 
 
 class WorkflowControl:
@@ -297,10 +302,21 @@ class WorkflowControl:
         return after
 
     async def resume(self, workflow_id: str) -> WorkflowInfo:
-        """Resume a cancelled or failed workflow from its last completed step."""
+        """Resume a cancelled or failed workflow from its last completed step.
+
+        Answers once the resumed run has left DBOS's queue (or after :data:`RESUME_WAIT_SECONDS`): a message sent
+        right after the answer then reaches the resumed run, never only the cancelled execution that may still be
+        parked in ``recv`` in this process.
+        """
         await self.status(workflow_id, detail=False)
         await DBOS.resume_workflow_async(workflow_id)
-        return await self.status(workflow_id, detail=False)
+        deadline = time.monotonic() + RESUME_WAIT_SECONDS
+        while True:
+            info = await self.status(workflow_id, detail=False)
+            if info.status != "ENQUEUED" or time.monotonic() >= deadline:
+                return info
+            # Bounded poll: DBOS's queue thread dequeues on its own interval and signals nothing we could await.
+            await asyncio.sleep(0.05)
 
     async def fork(self, workflow_id: str, start_step: int) -> ForkResult:
         """Start a new workflow that replays ``workflow_id``'s recorded steps before ``start_step``."""
