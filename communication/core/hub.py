@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -42,7 +41,8 @@ from communication.core.hub_feed import (
     check_position,
 )
 from communication.core.hub_reader import READ_BATCH, FeedReader, backoff
-from communication.core.metrics import DELIVERY_LATENCY, LIVE_SUBSCRIBERS, STREAM_VALUES_DELIVERED
+from communication.core.hub_watch import Watcher
+from communication.core.metrics import LIVE_SUBSCRIBERS
 from communication.core.ratelog import RateLimitedLog
 from communication.core.settings import Settings
 from communication.protocol.errors import (
@@ -52,7 +52,7 @@ from communication.protocol.errors import (
     WorkflowNotFound,
 )
 
-__all__ = ["End", "Hub", "Item", "Subscription", "record_delivery"]
+__all__ = ["End", "Hub", "Item", "Subscription"]
 
 log = logging.getLogger("communication.core.hub")
 
@@ -81,8 +81,6 @@ class Hub:
         listen_url: Postgres: the database to ``LISTEN`` on.
         max_per_workflow, max_per_process: caps on open subscriptions.
         """
-        from communication.core.hub_watch import Watcher  # the watcher drives feeds; it needs this module's types
-
         self._loop = asyncio.get_running_loop()
         self._buffer_size = buffer_size
         self._buffer_bytes = buffer_bytes
@@ -396,9 +394,3 @@ class Hub:
             feed.bytes = 0
             if not self.has_feeds():
                 self.watcher.idle()
-
-
-def record_delivery(item: Item, transport: str) -> None:
-    """Count one value sent to a live client and observe its hub-read → send latency."""
-    STREAM_VALUES_DELIVERED.labels(transport=transport).inc()
-    DELIVERY_LATENCY.labels(transport=transport).observe(time.monotonic() - item.read_at)

@@ -48,29 +48,19 @@ def dbos_config(settings: Settings) -> DBOSConfig:
 LIBRARY_WORKFLOW_MODULES = ("communication.core.session_workflow", "communication.core.scheduled_dispatch")
 
 
-class WorkflowModuleError(Exception):
-    """A configured workflow module could not be imported (start-up stops with this one line)."""
-
-
 def load_workflow_modules(settings: Settings) -> list[ModuleType]:
     """Import every module of ``settings.workflows`` (registering its workflow types); call its ``configure``.
 
     A module may define ``configure(settings)``: it is called once, before DBOS launches, so workflows can take
     process configuration (workflow code cannot see :class:`Settings` otherwise). Importing twice is a no-op.
-
-    Raises:
-        WorkflowModuleError: a module is missing or raised while importing (message names it and the cause).
+    A module that fails to import is reported earlier, as one line, by ``config_check.check_settings`` (which
+    every start-up path runs first).
     """
     for library_module in LIBRARY_WORKFLOW_MODULES:
         importlib.import_module(library_module)
     modules = []
     for name in settings.workflows:
-        try:
-            module = importlib.import_module(name)
-        except Exception as exc:
-            raise WorkflowModuleError(
-                f"cannot import workflow module {name!r} (COMM_WORKFLOWS / --workflows): {type(exc).__name__}: {exc}"
-            ) from exc
+        module = importlib.import_module(name)
         configure = getattr(module, "configure", None)
         if callable(configure):
             configure(settings)
