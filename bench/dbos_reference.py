@@ -14,7 +14,7 @@ import time
 from dbos import DBOS, SetWorkflowID
 
 from bench.common import pg_commits
-from communication.core.runtime import dbos_config
+from communication.core.ops.runtime import dbos_config
 from communication.core.settings import Settings
 
 

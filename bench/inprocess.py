@@ -14,7 +14,7 @@ from typing import Any
 
 from dbos import DBOS, SetWorkflowID
 
-from communication.core.runtime import dbos_config
+from communication.core.ops.runtime import dbos_config
 from communication.core.settings import Settings
 
 

@@ -160,7 +160,7 @@ async def _inprocess_many(url: str, streams: int, writes: int, interval_ms: floa
 
     import bench.workflows  # noqa: F401  (registers bench_stream)
     from bench.workflows import bench_stream_workflow
-    from communication.core.runtime import dbos_config
+    from communication.core.ops.runtime import dbos_config
     from communication.core.settings import Settings
 
     DBOS(config=dbos_config(Settings(database_url=url, log_level="warning")))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from communication.core.auth import AccessControl
+from communication.core.security.credentials import AccessControl
 from communication.core.settings import Settings
 from server import create_app
 from tests.support import app_client, make_settings, start

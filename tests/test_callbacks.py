@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from communication.core.auth import SECRET_FILE, b64url, unb64url
-from communication.core.callbacks import CallbackLinks
+from communication.core.security.approval_links import CallbackLinks
+from communication.core.security.credentials import SECRET_FILE, b64url, unb64url
 from tests.support import app_client, result, start, wait_event
 
 SECRET = "callback-test-secret-0123456789"

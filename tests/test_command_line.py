@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from communication.core.config_check import load_settings
+from communication.core.ops.config_check import load_settings
 from communication.node.entry import build_parser, overrides_of
 from tests.server_proc import ROOT, free_port
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sse_starlette import ServerSentEvent
 
-from communication.core.hub import End, Item
+from communication.core.live.hub import End, Item
 from communication.http import frames
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from communication.core.hub import End, Hub, Item
+from communication.core.live.hub import End, Hub, Item
 from communication.core.services import Core
 from server import create_app
 from tests.support import make_settings

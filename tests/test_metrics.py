@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from communication.core import metrics
-from communication.core.metrics import REGISTRY
+from communication.core.ops import metrics
+from communication.core.ops.metrics import REGISTRY
 from tests.support import result, start, wait_event
 
 # HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.

@@ -29,8 +29,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from communication.adapter import store
-from communication.core.hub import End, Hub, Item
-from communication.core.ratelog import RateLimitedLog
+from communication.core.live.hub import End, Hub, Item
+from communication.core.ops.ratelog import RateLimitedLog
 from communication.core.registry import registry
 from communication.core.services import Core
 from server import create_app
@@ -308,7 +308,7 @@ async def _one_bad_feed_among_good(
         finished[name] = time.monotonic()
         return out
 
-    caplog.set_level("WARNING", logger="communication.core.hub")
+    caplog.set_level("WARNING", logger="communication.core.live.hub")
     tasks = [asyncio.ensure_future(consume(f"bad{i}", s)) for i, s in enumerate(bad)]
     good_task = asyncio.ensure_future(consume("good", good))
     await core.messages.send("sec-good", 1, "go")

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from communication.core.config_check import env_name
+from communication.core.ops.config_check import env_name
 from communication.core.settings import Settings
 from tests.server_proc import ROOT, ServerProcess, free_port
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from communication.core.security.webhooks import WebhookVerifier, idempotency_key, sign_standard
 from communication.core.settings import Settings
-from communication.core.webhooks import WebhookVerifier, idempotency_key, sign_standard
 from communication.protocol.errors import WebhookSignatureInvalid, WebhookTimestampOutOfWindow
 from tests.support import app_client, result, start, wait_event
 from workflows.payment_workflow import payment_status

@@ -13,7 +13,7 @@ import pytest
 from dbos import DBOS
 
 import server
-from communication.core.config_check import ConfigError, check_database_url, check_settings, load_settings, mask_url
+from communication.core.ops.config_check import ConfigError, check_database_url, check_settings, load_settings, mask_url
 from communication.core.settings import Settings
 from communication.http.shutdown import begin_shutdown
 from tests.server_proc import ROOT, ServerProcess, free_port

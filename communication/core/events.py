@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from communication.adapter import store
-from communication.core.hub import End, Hub
+from communication.core.live.hub import End, Hub
 from communication.core.settings import Settings
 from communication.protocol.errors import EventNotFound, WorkflowNotFound
 from communication.protocol.models import EventOut, EventsOut, EventValueOut

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from dbos import error as dbos_errors
 
 from communication.adapter import store
-from communication.core.metrics import MESSAGES_SENT
+from communication.core.ops.metrics import MESSAGES_SENT
 from communication.protocol.errors import WorkflowFinished, WorkflowNotFound
 from communication.protocol.models import SendResult
 from communication.protocol.validation import check_key

@@ -9,7 +9,7 @@ Roles (see README "Deployment: many nodes, workers, recovery"):
 - **Worker** (``python -m communication.node.worker``): executes the work queue (and DBOS's internal queue); no HTTP.
 
 DBOS fixes which queues a process listens to before launch (``DBOS.listen_queues``) and registers queues after
-launch (``DBOS.register_queue``), so :mod:`communication.core.runtime` calls :func:`listen_queues` and
+launch (``DBOS.register_queue``), so :mod:`communication.core.ops.runtime` calls :func:`listen_queues` and
 :func:`register_work_queue` on either side of ``DBOS.launch()``.
 """
 

@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar, cast, get_type_hints
 from dbos import DBOS, WorkflowSerializationFormat
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from communication.core.metrics import WORKFLOWS_FINISHED, instrument_workflow
+from communication.core.ops.metrics import WORKFLOWS_FINISHED, instrument_workflow
 from communication.protocol.errors import UnknownWorkflowType, ValidationFailed
 
 WorkflowFunction = Callable[..., Any]

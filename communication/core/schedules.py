@@ -30,13 +30,13 @@ from dbos import DBOS, ScheduleInput, WorkflowHandleAsync, WorkflowSchedule
 from dbos import error as dbos_errors
 
 from communication.adapter import store
-from communication.core.registry import WorkflowRegistry
-from communication.core.scheduled_dispatch import (
+from communication.core.library_workflows.scheduled_dispatch import (
     SCHEDULED_DISPATCH,
     ScheduleContext,
     run_workflow_id,
     scheduled_dispatch,
 )
+from communication.core.registry import WorkflowRegistry
 from communication.core.settings import Settings
 from communication.protocol.errors import (
     InvalidCron,

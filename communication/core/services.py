@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from communication.core.control import WorkflowControl
 from communication.core.events import EventService
-from communication.core.hub import Hub
+from communication.core.live.hub import Hub
 from communication.core.messages import MessageService
 from communication.core.registry import WorkflowRegistry
 from communication.core.schedules import ScheduleService
 from communication.core.sessions import SessionService
 from communication.core.settings import Settings
 from communication.core.streams import StreamService
+from communication.core.workflows import WorkflowControl
 
 
 @dataclass(frozen=True)

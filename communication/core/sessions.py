@@ -14,11 +14,16 @@ import uuid
 from typing import Any
 
 from communication.adapter import session_store
-from communication.core.control import WorkflowControl
+from communication.core.library_workflows.session_workflow import (
+    CLOSING_TYPES,
+    SESSION_STREAM,
+    SESSION_TOPIC,
+    session_workflow_id,
+)
 from communication.core.messages import MessageService
-from communication.core.session_workflow import CLOSING_TYPES, SESSION_STREAM, SESSION_TOPIC, session_workflow_id
 from communication.core.settings import Settings
 from communication.core.streams import StreamService
+from communication.core.workflows import WorkflowControl
 from communication.protocol.errors import SessionClosed, SessionNotFound, WorkflowNotFound
 from communication.protocol.models import StreamSnapshot
 from communication.protocol.validation import check_idempotency_key, check_key

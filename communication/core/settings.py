@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from communication.core.private_files import make_private_dir
+from communication.core.ops.private_files import make_private_dir
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
@@ -244,7 +244,7 @@ class Settings(BaseSettings):
         return value
 
     # --- deployment (issue 6) ---
-    # Checked as a whole at start by communication.core.config_check (file paths, TLS parameters, combinations).
+    # Checked as a whole at start by communication.core.ops.config_check (file paths, TLS parameters, combinations).
     work_queue: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",

@@ -17,12 +17,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from communication.core import callbacks
-from communication.core.auth import READ_TOKEN_PARAM, AccessControl, ReadToken, ServerSecret
-from communication.core.callbacks import CallbackLinks
-from communication.core.hub import End, Item
+from communication.core.live.hub import End, Item
+from communication.core.security import approval_links as callbacks
+from communication.core.security.approval_links import CallbackLinks
+from communication.core.security.credentials import READ_TOKEN_PARAM, AccessControl, ReadToken, ServerSecret
+from communication.core.security.webhooks import WebhookVerifier
 from communication.core.settings import Settings
-from communication.core.webhooks import WebhookVerifier
 from communication.http.deps import CoreDep, WorkflowId
 from communication.http.origin import SameOriginMiddleware
 from communication.http.schemas import ErrorEnvelope, error_responses

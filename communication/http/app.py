@@ -24,13 +24,13 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Match, Mount
 from starlette.types import Scope
 
-from communication.core import runtime
-from communication.core.config_check import check_settings
-from communication.core.hub import Hub
+from communication.core.live.hub import Hub
+from communication.core.ops import runtime
+from communication.core.ops.config_check import check_settings
+from communication.core.ops.versions import VersionWatch
 from communication.core.registry import registry
 from communication.core.services import Core
 from communication.core.settings import Settings
-from communication.core.versions import VersionWatch
 from communication.http.access import include_with_access, install_security
 from communication.http.body_limit import BodyLimitMiddleware, document_body_errors
 from communication.http.errors import install_error_handlers

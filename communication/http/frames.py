@@ -18,8 +18,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from communication.core.hub import End, Item
-from communication.core.metrics import DELIVERY_LATENCY, STREAM_VALUES_DELIVERED
+from communication.core.live.hub import End, Item
+from communication.core.ops.metrics import DELIVERY_LATENCY, STREAM_VALUES_DELIVERED
 
 _encoder = json.JSONEncoder(separators=(",", ":"), default=str)
 SEP = b"\r\n"  # sse-starlette's separator: the frames stay byte-identical to what it wrote

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
-from communication.core.hub import End, Hub, Item
+from communication.core.live.hub import End, Hub, Item
 from communication.core.settings import Settings
 from communication.http.access import read_token_only, without_secret_events
 from communication.http.deps import CoreDep, SettingsDep, StreamKey, WorkflowId

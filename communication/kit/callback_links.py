@@ -1,7 +1,7 @@
 """Callback links from inside a workflow: mint a single-use approval link and publish it as an event.
 
 The decision arrives as a message on the link's topic (``{"approved": bool, "message": str}``); minting and
-verifying live in :mod:`communication.core.callbacks`.
+verifying live in :mod:`communication.core.security.approval_links`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from dbos import DBOS
 
-from communication.core.callbacks import current
+from communication.core.security.approval_links import current
 from communication.protocol.names import APPROVAL_LINK_EVENT, is_secret_event
 
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from communication.core.config_check import ConfigError, check_settings, load_settings
+from communication.core.ops.config_check import ConfigError, check_settings, load_settings
 from communication.core.settings import Settings
 from communication.node import executor_lock
 from communication.node.logs import configure_logging

@@ -1,5 +1,5 @@
 """The one logging setup of server and worker processes: one line per record, each warning once. (DBOS's schema
-migrations are condensed while it launches: :mod:`communication.core.launch_logs`.)"""
+migrations are condensed while it launches: :mod:`communication.core.ops.launch_logs`.)"""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from communication.core.config_check import mask_url
+from communication.core.ops.config_check import mask_url
 from communication.core.settings import Settings
 from communication.http.shutdown import begin_shutdown
 

@@ -12,7 +12,7 @@ workers run. Give every process a distinct ``COMM_EXECUTOR_ID`` on Postgres.
 - Health: with ``COMM_WORKER_METRICS_PORT`` set, a small HTTP listener on ``COMM_HOST`` answers ``/healthz``,
   ``/readyz`` (DBOS launched, database reachable, not shutting down) and ``/metrics``; unset, there is no HTTP.
 - ``--recover EXECUTOR_ID`` (repeatable): once started, take over the pending workflows of a dead executor
-  (see :mod:`communication.core.recovery`).
+  (see :mod:`communication.core.ops.recovery`).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from communication.core import runtime
-from communication.core.config_check import mask_url
-from communication.core.health import database_reachable
-from communication.core.metrics import render
-from communication.core.recovery import recover_executors
+from communication.core.ops import runtime
+from communication.core.ops.config_check import mask_url
+from communication.core.ops.health import database_reachable
+from communication.core.ops.metrics import render
+from communication.core.ops.recovery import recover_executors
+from communication.core.ops.versions import VersionWatch
 from communication.core.settings import Settings
-from communication.core.versions import VersionWatch
 
 log = logging.getLogger("communication.node.worker")
 

@@ -6,7 +6,7 @@ from communication.http import access as auth
 from communication.http import live
 from communication.http.routes import (
     admin,
-    callbacks,
+    approval_links,
     compat,
     events,
     health,
@@ -32,8 +32,8 @@ ROUTERS: list[APIRouter] = [
     streams.router,
     compat.router,
     auth.router,
-    callbacks.router,
-    callbacks.public_router,
+    approval_links.router,
+    approval_links.public_router,
     webhooks.router,
     schedules.router,
     sessions.router,
@@ -50,7 +50,7 @@ ROUTERS: list[APIRouter] = [
 # ws and ws_seed authenticate inside their handlers (WebSocket routes cannot use the HTTP dependencies).
 PUBLIC_ROUTERS: list[APIRouter] = [
     health.router,
-    callbacks.public_router,
+    approval_links.public_router,
     webhooks.router,
     ws.router,
     ws_seed.router,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from communication.core.recovery import recover_executors_async
+from communication.core.ops.recovery import recover_executors_async
 from communication.http.schemas import error_responses
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from communication.core.health import database_reachable_async
+from communication.core.ops.health import database_reachable_async
 from communication.http.deps import SettingsDep
 from communication.http.errors import error_response
 

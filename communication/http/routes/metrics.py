@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from communication.core.metrics import render
+from communication.core.ops.metrics import render
 
 router = APIRouter(tags=["health"])
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
 from communication.adapter import store
-from communication.core.hub import End, Hub, Item
+from communication.core.live.hub import End, Hub, Item
 from communication.core.services import Core
 from communication.http.deps import CoreDep, WorkflowId
 from communication.http.frames import encode_json, sse_frame

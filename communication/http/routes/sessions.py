@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
-from communication.core.session_workflow import SESSION_STREAM
+from communication.core.library_workflows.session_workflow import SESSION_STREAM
 from communication.http.deps import CoreDep, SettingsDep
 from communication.http.frames import sse_seed_session
 from communication.http.live import SSE_RESPONSE, LastEventId, frames_of, hub_of, resume_position, sse

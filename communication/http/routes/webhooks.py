@@ -1,6 +1,6 @@
 """/v1/webhooks/{scheme}[/{workflow_id}]: signed inbound webhooks become messages, exactly once per delivery.
 
-Public (no API key): the signature is the credential. See :mod:`communication.core.webhooks` for the schemes.
+Public (no API key): the signature is the credential. See :mod:`communication.core.security.webhooks` for the schemes.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from communication.core.webhooks import DEFAULT_TOPICS, Scheme, WebhookResult, WebhookService
+from communication.core.security.webhooks import DEFAULT_TOPICS, Scheme, WebhookResult, WebhookService
 from communication.http.deps import CoreDep, SettingsDep, WorkflowId
 from communication.http.schemas import ErrorEnvelope, error_responses
 from communication.protocol.validation import KEY_PATTERN

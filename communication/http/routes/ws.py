@@ -32,8 +32,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import Message
 
-from communication.core.auth import READ_TOKEN_PARAM, AccessControl
-from communication.core.hub import End, Hub, Item
+from communication.core.live.hub import End, Hub, Item
+from communication.core.security.credentials import READ_TOKEN_PARAM, AccessControl
 from communication.core.services import Core
 from communication.http.access import without_secret_events
 from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value

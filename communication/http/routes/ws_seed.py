@@ -33,8 +33,8 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from communication.core.auth import AccessControl
-from communication.core.hub import End, Hub, Item
+from communication.core.live.hub import End, Hub, Item
+from communication.core.security.credentials import AccessControl
 from communication.core.services import Core
 from communication.http.frames import encode_json
 from communication.http.origin import origin_allowed

@@ -13,7 +13,7 @@ from dbos import DBOS, EnqueueOptions, SetWorkflowID, WorkflowHandleAsync, Workf
 from dbos import error as dbos_errors
 
 from communication.adapter import store
-from communication.core.metrics import WORKFLOWS_FINISHED, WORKFLOWS_STARTED
+from communication.core.ops.metrics import WORKFLOWS_FINISHED, WORKFLOWS_STARTED
 from communication.core.registry import WorkflowRegistry, WorkflowType
 from communication.core.settings import Settings
 from communication.protocol.errors import (

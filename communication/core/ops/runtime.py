@@ -11,12 +11,12 @@ from dbos import DBOS, DBOSConfig
 
 from communication.adapter import lifecycle
 from communication.core import queues
-from communication.core.config_check import mask_url
-from communication.core.launch_logs import condensed_migrations
-from communication.core.private_files import create_private_sqlite
+from communication.core.ops.config_check import mask_url
+from communication.core.ops.launch_logs import condensed_migrations
+from communication.core.ops.private_files import create_private_sqlite
 from communication.core.settings import Settings
 
-log = logging.getLogger("communication.core.runtime")
+log = logging.getLogger("communication.core.ops.runtime")
 
 
 def dbos_config(settings: Settings) -> DBOSConfig:
@@ -45,7 +45,10 @@ def dbos_config(settings: Settings) -> DBOSConfig:
 #: hashes the source of every registered workflow into the application version, so an HTTP node (whose routes
 #: import them) and a worker (which serves no routes) would otherwise compute different versions from the same
 #: configuration, and workers would never run what HTTP nodes enqueue.
-LIBRARY_WORKFLOW_MODULES = ("communication.core.session_workflow", "communication.core.scheduled_dispatch")
+LIBRARY_WORKFLOW_MODULES = (
+    "communication.core.library_workflows.session_workflow",
+    "communication.core.library_workflows.scheduled_dispatch",
+)
 
 
 def load_workflow_modules(settings: Settings) -> list[ModuleType]:

@@ -24,8 +24,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from communication.adapter import store
-from communication.core.auth import Clock, ServerSecret, Signer
 from communication.core.messages import MessageService
+from communication.core.security.credentials import Clock, ServerSecret, Signer
 from communication.core.settings import Settings
 from communication.protocol.errors import (
     LinkClosed,
@@ -38,7 +38,7 @@ from communication.protocol.errors import (
 from communication.protocol.models import SendResult
 from communication.protocol.validation import KEY_PATTERN, WORKFLOW_ID_PATTERN, check_key
 
-log = logging.getLogger("communication.core.callbacks")
+log = logging.getLogger("communication.core.security.approval_links")
 
 #: Event key under which workflows publish their approval link by default.
 

@@ -25,11 +25,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from communication.core.private_files import make_private_dir
+from communication.core.ops.private_files import make_private_dir
 from communication.core.settings import Settings
 from communication.protocol.errors import TokenExpired, TokenInvalid, Unauthorized
 
-log = logging.getLogger("communication.core.auth")
+log = logging.getLogger("communication.core.security.credentials")
 
 #: Name of the generated secret's file under ``Settings.data_dir``.
 SECRET_FILE = "server_secret"

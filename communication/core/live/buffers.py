@@ -1,5 +1,5 @@
 """The hub's building blocks: delivered items, the terminal item, one feed's bounded buffer, and the
-subscription handle that holds a slot of the caps (see :mod:`communication.core.hub` for how they work together).
+subscription handle that holds a slot of the caps (see :mod:`communication.core.live.hub` for how they work together).
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ import time
 from typing import Protocol
 
 from communication.adapter import notifications, store
-from communication.core.hub_feed import Feed
-from communication.core.ratelog import RateLimitedLog
+from communication.core.live.buffers import Feed
+from communication.core.ops.ratelog import RateLimitedLog
 
 
 class FeedIndex(Protocol):
@@ -41,7 +41,7 @@ class FeedIndex(Protocol):
     def has_feeds(self) -> bool: ...
 
 
-log = logging.getLogger("communication.core.hub")
+log = logging.getLogger("communication.core.live.hub")
 
 
 class Watcher:

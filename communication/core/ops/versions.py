@@ -28,7 +28,7 @@ from dbos import DBOS
 
 from communication.core.settings import Settings
 
-log = logging.getLogger("communication.core.versions")
+log = logging.getLogger("communication.core.ops.versions")
 
 Role = Literal["http", "worker"]
 

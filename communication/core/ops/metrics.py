@@ -10,8 +10,9 @@ Design decisions:
   endpoint. The process, platform and GC collectors are added to it explicitly, so operators still get
   ``process_*`` and ``python_*`` series. Metrics are per process: each HTTP node and each worker exposes its own,
   and Prometheus sums them (``sum by (type) (rate(comm_workflows_started_total[5m]))``).
-- **Workflows started** count in the process that accepted the start (:mod:`communication.core.control`), whether it ran
-  it in-process or enqueued it for a worker. Scheduled runs are started by DBOS's scheduler and do not count here.
+- **Workflows started** count in the process that accepted the start (:mod:`communication.core.workflows`),
+  whether it ran it in-process or enqueued it for a worker.
+  Scheduled runs are started by DBOS's scheduler and do not count here.
 - **Workflows finished** with SUCCESS or ERROR count in the process that *executed* the workflow, when the
   workflow function returns or raises (:func:`instrument_workflow`, applied by the registry to every registered
   type). This costs nothing (no database query), counts each completion once across a fleet (a finished workflow is
@@ -100,7 +101,7 @@ def instrument_workflow(type_name: str, fn: WorkflowFunction) -> WorkflowFunctio
     that was cancelled or lost its workflow to another executor with ``BaseException`` subclasses
     (``DBOSWorkflowCancelledError``, ``DBOSWorkflowConflictIDError``), as does a process shutdown: those are not
     outcomes of this execution and are not counted here (cancellations are counted where they are requested, by
-    :meth:`communication.core.control.WorkflowControl.cancel`). ``functools.wraps`` keeps ``__wrapped__``, so DBOS
+    :meth:`communication.core.workflows.WorkflowControl.cancel`). ``functools.wraps`` keeps ``__wrapped__``, so DBOS
     still hashes the original source for the application version.
     """
 

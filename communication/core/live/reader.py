@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from communication.adapter import notifications, store
-from communication.core.hub_feed import End, Feed, Item, json_size
-from communication.core.ratelog import RateLimitedLog
+from communication.core.live.buffers import End, Feed, Item, json_size
+from communication.core.ops.ratelog import RateLimitedLog
 from communication.protocol.errors import ValueNotDecodable
 
-log = logging.getLogger("communication.core.hub")
+log = logging.getLogger("communication.core.live.hub")
 
 #: A read that fails for another reason than an unreachable database is retried this often, then the feed ends.
 MAX_READ_FAILURES = 5

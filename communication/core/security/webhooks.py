@@ -43,9 +43,9 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, Field
 
 from communication.adapter import store
-from communication.core.auth import Clock
 from communication.core.messages import MessageService
-from communication.core.metrics import WEBHOOK_REJECTIONS
+from communication.core.ops.metrics import WEBHOOK_REJECTIONS
+from communication.core.security.credentials import Clock
 from communication.core.settings import Settings
 from communication.protocol.errors import (
     CommError,

@@ -44,6 +44,6 @@ def condensed_migrations(settings: Settings) -> Iterator[None]:
     finally:
         dbos_logger.removeFilter(counter)
         if counter.count:
-            logging.getLogger("communication.core.runtime").info(
+            logging.getLogger("communication.core.ops.runtime").info(
                 "applied %d DBOS schema migrations to the system database", counter.count
             )

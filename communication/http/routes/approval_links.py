@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from communication.adapter import store
-from communication.core.callbacks import (
+from communication.core.security.approval_links import (
     MAX_COMMENT_CHARS,
     MAX_PROMPT_CHARS,
     CallbackLink,

@@ -22,7 +22,7 @@ from dbos import DBOS
 from communication.adapter import lifecycle
 from communication.protocol.errors import ValidationFailed
 
-log = logging.getLogger("communication.core.recovery")
+log = logging.getLogger("communication.core.ops.recovery")
 
 
 def recover_executors(executor_ids: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ Why: one DBOS ``read_stream`` per subscriber collapses under fan-out. Here each 
 tailed stream (and one per watched workflow's events), shared by all of its subscribers:
 
 * A feed reads the database only when woken, so database work per write does not grow with subscribers. One
-  *watcher* per process wakes them (:mod:`communication.core.hub_watch`): on Postgres, the hub's own ``LISTEN`` on
+  *watcher* per process wakes them (:mod:`communication.core.live.watcher`): on Postgres, the hub's own ``LISTEN`` on
   DBOS's notification channels (every process's writes, this one's included); on SQLite, one query per polling
   interval that finds every written stream, event and finished workflow; on both, a periodic re-check of every
   followed feed's head and status in one transaction (missed notifications, finished workflows).
@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from communication.adapter import store
-from communication.core.hub_feed import (
+from communication.core.live.buffers import (
     CatchUp,
     End,
     Feed,
@@ -40,10 +40,10 @@ from communication.core.hub_feed import (
     Subscription,
     check_position,
 )
-from communication.core.hub_reader import READ_BATCH, FeedReader, backoff
-from communication.core.hub_watch import Watcher
-from communication.core.metrics import LIVE_SUBSCRIBERS
-from communication.core.ratelog import RateLimitedLog
+from communication.core.live.reader import READ_BATCH, FeedReader, backoff
+from communication.core.live.watcher import Watcher
+from communication.core.ops.metrics import LIVE_SUBSCRIBERS
+from communication.core.ops.ratelog import RateLimitedLog
 from communication.core.settings import Settings
 from communication.protocol.errors import (
     SubscriptionCapacity,
@@ -54,7 +54,7 @@ from communication.protocol.errors import (
 
 __all__ = ["End", "Hub", "Item", "Subscription"]
 
-log = logging.getLogger("communication.core.hub")
+log = logging.getLogger("communication.core.live.hub")
 
 
 class Hub:

@@ -7,7 +7,7 @@ import logging
 
 from communication.adapter import lifecycle
 
-log = logging.getLogger("communication.core.health")
+log = logging.getLogger("communication.core.ops.health")
 
 
 def database_reachable() -> bool:

@@ -1,0 +1,1 @@
+"""Process operations: DBOS launch and shutdown, configuration checks, health, metrics, versions, recovery."""
