@@ -20,7 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server_proc import ServerProcess
+from tests.support.databases import database_url, migrated_template
+from tests.support.server_proc import ServerProcess
+
+__all__ = ["database_url", "migrated_template"]  # fixtures: this file also runs outside tests/
 
 #: The running server to test instead of launching one (set by ``python test_communication.py URL``).
 URL_ENV = "COMM_E2E_URL"

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench.common import fresh_database, machine, percentile, pg_commits, rss_bytes
-from tests.server_proc import ServerProcess
+from tests.support.server_proc import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from bench.common import fresh_database, machine, percentile, rss_bytes
-from tests.server_proc import ServerProcess
+from tests.support.server_proc import ServerProcess
 
 WORKFLOWS = 4  # tails are spread over a few workflows (the per-workflow cap stays out of the way)
 

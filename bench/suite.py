@@ -30,7 +30,7 @@ from typing import Any
 
 from bench import fanout, floor, http_hops, shapes
 from bench.common import fresh_database, machine, percentile
-from tests.server_proc import ServerProcess
+from tests.support.server_proc import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 HOPS = [

@@ -20,11 +20,11 @@ from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.server_proc import ServerProcess  # noqa: E402
+from tests.support.server_proc import ServerProcess  # noqa: E402
 
 WIDE: ViewportSize = {"width": 1280, "height": 860}
 NARROW: ViewportSize = {"width": 390, "height": 844}
-#: As in tests/test_dashboard.py: a headless browser with no network beyond loopback.
+#: As in tests/browser/test_dashboard.py: a headless browser with no network beyond loopback.
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -1,8 +1,11 @@
-"""Fixtures for in-process tests, plus two workflow types that only tests register."""
+"""The suite's fixtures and hooks: a fresh database per test on the chosen backend (tests/support/databases.py),
+an in-process app, folder markers, and two workflow types that only tests register."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +14,10 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from communication.core.registry import registry
-from tests.support import app_client
+from tests.support.databases import database_url, fresh_database_url, migrated_template, postgres_admin_url
+from tests.support.inprocess import app_client
+
+__all__ = ["database_url", "fresh_database_url", "migrated_template"]  # fixtures, re-exported for pytest
 
 
 class _Empty(BaseModel):
@@ -36,7 +42,7 @@ async def failing_workflow(params: dict[str, Any]) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--chaos-long``: run the long form of the chaos suite (tests/test_chaos.py) instead of the short one."""
+    """``--chaos-long``: run the long form of the chaos suite (tests/chaos/test_chaos.py) instead of the short one."""
     parser.addoption("--chaos-long", action="store_true", default=False, help="run the long chaos suite")
 
 
@@ -59,3 +65,64 @@ async def gated_stream_workflow(params: dict[str, Any]) -> int:
     else:
         await DBOS.recv_async("finish", timeout_seconds=120)
     return p.n
+
+
+#: The test folders, each selectable as a marker (``pytest -m unit``, ``-m "not browser"``).
+FOLDER_MARKERS = {
+    "unit": "no HTTP: the hub, frames, the error tree, the house rules, DBOS's private API contract",
+    "api": "the API in-process (TestClient) over a real DBOS",
+    "e2e": "real `python server.py`, worker and client processes",
+    "browser": "real Chromium (Playwright) against a real server",
+    "chaos": "database restarts, cut connections and kill -9 under load",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the folder markers and the marker of tests whose behaviour does not depend on the backend."""
+    for name, what in FOLDER_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+    config.addinivalue_line(
+        "markers",
+        "backend_independent: HTTP-level behaviour (client, CLI, dashboard, auth, fuzzing): run once, on SQLite",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its folder; on Postgres, deselect backend-independent tests: the SQLite run already
+    ran them (CI runs both backends).
+
+    ``TEST_ALL_ON_POSTGRES=1`` keeps them, e.g. to check one on Postgres by hand.
+    """
+    for item in items:
+        folder = Path(str(item.path)).parent.name
+        if folder in FOLDER_MARKERS:
+            item.add_marker(folder)
+    if postgres_admin_url() is None or os.environ.get("TEST_ALL_ON_POSTGRES"):
+        return
+    keep: list[pytest.Item] = []
+    skip: list[pytest.Item] = []
+    for item in items:
+        (skip if item.get_closest_marker("backend_independent") else keep).append(item)
+    if skip:
+        config.hook.pytest_deselected(items=skip)
+        items[:] = keep
+
+
+@pytest.fixture
+def backend() -> str:
+    """'postgres' or 'sqlite', for test ids and messages."""
+    return "postgres" if postgres_admin_url() else "sqlite"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Destroy a DBOS instance that a failed test left launched.
+
+    Its background threads (queue, scheduler, notification listener) are not daemons: left running against a
+    dropped test database they would keep retrying and the interpreter would never exit after the report.
+    """
+    from dbos import DBOS
+
+    from communication.adapter import lifecycle
+
+    if lifecycle.instance_exists():
+        DBOS.destroy(destroy_registry=True)

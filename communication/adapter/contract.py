@@ -1,7 +1,7 @@
 """The adapter's contract with DBOS internals: every private name, signature, table and column it relies on.
 
 ``check()`` returns the broken dependencies, each named, so a DBOS upgrade that moves one fails loudly (CI runs it
-in tests/test_adapter_contract.py; ``python -m communication.adapter.contract`` checks an installation) instead of
+in tests/unit/test_adapter_contract.py; ``python -m communication.adapter.contract`` checks an installation) instead of
 live delivery or exactly-once sends breaking silently. Keep this list in step with the adapter's imports.
 """
 

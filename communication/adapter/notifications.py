@@ -11,7 +11,7 @@ SQLite has no push notifications: :func:`poll_changes` finds every stream row, e
 committed since the previous call in one statement, from rowid cursors (SQLite assigns increasing rowids under its
 single writer lock, so a committed row is never skipped) and the ``completed_at`` index.
 
-The channel names and table layouts are DBOS internals pinned by ``tests/test_adapter_contract.py``.
+The channel names and table layouts are DBOS internals pinned by ``tests/unit/test_adapter_contract.py``.
 """
 
 from __future__ import annotations

@@ -24,8 +24,6 @@ from dbos._sys_db import workflow_is_active as _dbos_workflow_is_active
 
 from communication.protocol.errors import ValueNotDecodable
 
-TERMINAL_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
-
 
 def is_terminal(status: str) -> bool:
     """Whether a DBOS workflow status string is final (the workflow will never run again unless resumed)."""
@@ -50,11 +48,6 @@ def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
         return True
     return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
-
-
-def is_postgres() -> bool:
-    """Whether the running DBOS instance uses Postgres."""
-    return _sysdb().engine.dialect.name == "postgresql"
 
 
 def _decode(

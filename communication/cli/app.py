@@ -81,17 +81,32 @@ def types_(cli: Cli) -> None:
 def start(
     cli: Cli,
     type_name: Annotated[str, typer.Argument(metavar="TYPE", help="Workflow type (see `wfc types`).")],
-    input_json: Annotated[str, typer.Option("--input", "-i", help="Input object as JSON, @file or -.")] = "{}",
-    workflow_id: Annotated[str | None, typer.Option("--workflow-id", "-w", help="Choose the id.")] = None,
+    input_json: Annotated[
+        str | None, typer.Option("--input", "-i", help="Input object (keyword arguments) as JSON, @file or -.")
+    ] = None,
+    args_json: Annotated[
+        str | None, typer.Option("--args", "-a", help="Positional arguments as a JSON array, @file or - (gateway).")
+    ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option("--queue", "-q", help="Start another application's workflow by its DBOS name on this queue."),
+    ] = None,
+    workflow_id: Annotated[str | None, typer.Option("--id", "--workflow-id", "-w", help="Choose the id.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the result (exit 4 if not done in time).")] = False,
     timeout: Timeout = 60.0,
 ) -> None:
-    """Start a workflow. Starting an existing id starts nothing and shows that workflow."""
-    data = parse_json_arg(input_json, "--input")
-    if not isinstance(data, dict):
+    """Start a workflow: a registered type, or with ``--queue`` another application's workflow by its DBOS name
+    (gateway). Starting an existing id starts nothing and shows that workflow."""
+    data = parse_json_arg(input_json, "--input") if input_json is not None else None
+    if data is not None and not isinstance(data, dict):
         raise typer.BadParameter("the input must be a JSON object", param_hint="--input")
+    positional = parse_json_arg(args_json, "--args") if args_json is not None else None
+    if positional is not None and not isinstance(positional, list):
+        raise typer.BadParameter("the arguments must be a JSON array", param_hint="--args")
+    if data is None and positional is None:
+        data = {}
     with cli.client() as client:
-        started = client.start(type_name, data, workflow_id=workflow_id)
+        started = client.start(type_name, data, workflow_id=workflow_id, queue=queue, args=positional)
         if not wait:
             title = "started" if started.created else "already exists (nothing started)"
             cli.emit(started, lambda: cli_render.workflow(cli.out, started, title))

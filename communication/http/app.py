@@ -17,6 +17,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Any
 
 from fastapi import FastAPI
@@ -61,7 +63,7 @@ def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = Non
     # /docs and /redoc load Swagger UI / ReDoc from the installed fastapi-offline package, not from a CDN.
     app = FastAPIOffline(
         title="DBOS workflow communication server",
-        version="0.2.0",
+        version=_api_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
     )
@@ -81,6 +83,14 @@ def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = Non
         include_with_access(app, router, public=PUBLIC_ROUTERS, read=READ_ROUTERS)
     document_body_errors(app)
     return app
+
+
+def _api_version() -> str:
+    """The installed package's version: the OpenAPI document describes this release of the API."""
+    try:
+        return package_version("dbos-comm")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0+unknown"
 
 
 class Parts:

@@ -22,7 +22,6 @@ from communication.core.live.hub import End, Item
 from communication.core.ops.metrics import DELIVERY_LATENCY, STREAM_VALUES_DELIVERED
 
 _encoder = json.JSONEncoder(separators=(",", ":"), default=str)
-SEP = b"\r\n"  # sse-starlette's separator: the frames stay byte-identical to what it wrote
 RECONNECT_MS = 1000
 CONNECTED = b": connected\r\n\r\n"
 
@@ -72,11 +71,6 @@ def sse_frame(data: str, *, event: str | None = None, id: str | None = None, ret
         parts.append(f"retry: {retry}\r\n")
     parts.append("\r\n")
     return "".join(parts).encode()
-
-
-def sse_comment(text: str) -> bytes:
-    """A comment block (heartbeats, ``connected``): ignored by every SSE parser."""
-    return f": {text}\r\n\r\n".encode()
 
 
 def with_retry(frame: bytes, retry_ms: int = RECONNECT_MS) -> bytes:

@@ -92,7 +92,10 @@ async def check_versions(settings: Settings, *, role: Role) -> VersionReport:
         for row in rows:
             version = row.app_version or "(any)"
             waiting[version] = waiting.get(version, 0) + 1
-            if row.created_at is not None and now_ms - row.created_at > stale_ms:
+            # A worker runs the waiting work of its own version (and of none) itself: after its own restart that
+            # work is its earlier run's, not a sign that no live worker runs it.
+            own = version in (mine, "(any)")
+            if row.created_at is not None and now_ms - row.created_at > stale_ms and not (role == "worker" and own):
                 stale[version] = stale.get(version, 0) + 1
         foreign = {v: n for v, n in waiting.items() if v not in (mine, "(any)")}
         if role == "worker" and foreign:

@@ -100,16 +100,6 @@ def sign_standard(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(_hmac(_standard_key(secret), signed)).decode()
 
 
-def sign_stripe(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``Stripe-Signature`` header value for a Stripe-style delivery."""
-    return f"t={timestamp},v1={_hmac(secret.encode(), f'{timestamp}.'.encode() + body).hex()}"
-
-
-def sign_github(secret: str, body: bytes) -> str:
-    """The ``X-Hub-Signature-256`` header value for a GitHub-style delivery."""
-    return "sha256=" + _hmac(secret.encode(), body).hex()
-
-
 def _any_match(expected: list[bytes], presented: list[bytes]) -> bool:
     # Compare every pair, without short-circuiting, so timing says nothing about which secret matched.
     results = [hmac.compare_digest(e, p) for e in expected for p in presented]

@@ -1,0 +1,159 @@
+"""``communication.mount`` (issue 12): the API inside a FastAPI app of the test's own, which launches DBOS itself."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from dbos import DBOS
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.testclient import TestClient
+
+import communication
+from communication import workflow_type
+from tests.support.inprocess import make_settings
+
+
+@workflow_type(name="test_mount_echo")
+async def echo(prefix: str, count: int = 3) -> str:
+    """Test only: stream ``count`` tokens, then wait for a message and return it with the prefix."""
+    for i in range(count):
+        await DBOS.write_stream_async("tokens", f"{prefix}{i}")
+    await DBOS.close_stream_async("tokens")
+    reply = await DBOS.recv_async("notification", timeout_seconds=60)
+    return f"{prefix}:{reply}"
+
+
+class HostError(Exception):
+    """The host's own exception, with the host's own handler."""
+
+
+def host_app(database_url: str) -> tuple[FastAPI, list[str]]:
+    """A user's application: launches DBOS in its lifespan, has its own routes, handler and middleware."""
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        DBOS(config={"name": "host-app", "system_database_url": database_url, "log_level": "WARNING"})
+        DBOS.launch()
+        events.append("host launched DBOS")
+        yield
+        events.append("host destroys DBOS")
+        DBOS.destroy(destroy_registry=False)
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.exception_handler(HostError)
+    async def host_error(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"host_error": str(exc)}, status_code=418)
+
+    @app.middleware("http")
+    async def tag(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["X-Host"] = "yes"
+        return response
+
+    @app.get("/hello")
+    async def hello(n: int = 1) -> dict[str, Any]:
+        return {"hello": n}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise HostError("host handled")
+
+    return app, events
+
+
+@pytest.fixture
+def mounted(database_url: str) -> Iterator[tuple[TestClient, FastAPI, list[str]]]:
+    app, events = host_app(database_url)
+    api = communication.mount(app, prefix="/comm", settings=make_settings(database_url))
+    assert app.state.comm is api
+
+    @app.get("/after-mount")  # declared after mount: must still be the host's
+    async def after() -> dict[str, bool]:
+        return {"after": True}
+
+    with TestClient(app) as client:
+        yield client, app, events
+    assert events == ["host launched DBOS", "host destroys DBOS"]
+
+
+def test_mounted_api_runs_a_typed_workflow_end_to_end(mounted: tuple[TestClient, FastAPI, list[str]]) -> None:
+    client, _, _ = mounted
+    assert client.get("/comm/readyz").json()["status"] == "ready"
+    r = client.post(
+        "/comm/v1/workflows", json={"type": "test_mount_echo", "input": {"prefix": "t"}, "workflow_id": "m-1"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.headers["X-Host"] == "yes"  # the host's middleware wraps everything, ours included
+    # Live tail (SSE) through the mounted prefix, until the stream closes.
+    with client.stream("GET", "/comm/v1/workflows/m-1/streams/tokens/live") as live:
+        data = [json.loads(line[5:]) for line in live.iter_lines() if line.startswith("data:")]
+    assert data[:3] == ["t0", "t1", "t2"]
+    assert data[3]["reason"] == "closed"
+    sent = client.post("/comm/v1/workflows/m-1/messages", json={"message": "ok", "idempotency_key": "k1"})
+    assert sent.status_code == 202 and sent.json()["outcome"] == "delivered"
+    done = client.get("/comm/v1/workflows/m-1/result", params={"timeout": 30}).json()
+    assert done["status"] == "SUCCESS" and done["output"] == "t:ok"
+
+
+def test_mounted_websocket_streams_and_sends(mounted: tuple[TestClient, FastAPI, list[str]]) -> None:
+    client, _, _ = mounted
+    client.post("/comm/v1/workflows", json={"type": "test_mount_echo", "input": {"prefix": "w"}, "workflow_id": "m-ws"})
+    with client.websocket_connect("/comm/v1/workflows/m-ws/ws") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        ws.send_json({"op": "subscribe_stream", "sub": "t", "key": "tokens", "offset": 0})
+        frames = [ws.receive_json() for _ in range(4)]
+        assert [f.get("value") for f in frames[:3]] == ["w0", "w1", "w2"] and frames[3]["type"] == "end"
+        ws.send_json({"op": "send", "req": "r", "topic": "notification", "message": "via ws"})
+        assert ws.receive_json()["outcome"] == "delivered"
+    assert client.get("/comm/v1/workflows/m-ws/result", params={"timeout": 30}).json()["output"] == "w:via ws"
+
+
+def test_host_routes_handlers_and_404s_are_left_alone(mounted: tuple[TestClient, FastAPI, list[str]]) -> None:
+    client, app, _ = mounted
+    assert client.get("/hello", params={"n": 2}).json() == {"hello": 2}
+    assert client.get("/after-mount").json() == {"after": True}
+    assert client.get("/boom").json() == {"host_error": "host handled"}
+    # The host's validation errors and 404s keep FastAPI's shape; ours use the error envelope.
+    assert "detail" in client.get("/hello", params={"n": "x"}).json()
+    assert client.get("/nowhere").json() == {"detail": "Not Found"}
+    mine = client.get("/comm/v1/workflows/does-not-exist")
+    assert mine.status_code == 404 and mine.json()["error"]["code"] == "workflow_not_found"
+    bad = client.post("/comm/v1/workflows", json={"type": "test_mount_echo", "input": {}})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+    # Our per-request state lives on the mounted API, not on the host's state.
+    assert not hasattr(app.state, "core") and not hasattr(app.state, "hub")
+
+
+def test_mount_without_prefix_shares_the_root(database_url: str) -> None:
+    app, _ = host_app(database_url)
+    communication.mount(app, settings=make_settings(database_url))
+
+    @app.get("/v1/mine")  # a host route next to ours under the same segment
+    async def mine() -> dict[str, str]:
+        return {"owner": "host"}
+
+    with TestClient(app) as client:
+        assert client.get("/v1/mine").json() == {"owner": "host"}
+        assert client.get("/hello").json() == {"hello": 1}
+        assert any(t["type"] == "test_mount_echo" for t in client.get("/v1/workflow-types").json())
+        assert client.get("/nowhere").json() == {"detail": "Not Found"}
+
+
+def test_mount_refuses_a_host_that_never_launches_dbos(database_url: str) -> None:
+    app = FastAPI()
+    communication.mount(app, prefix="/comm", settings=make_settings(database_url))
+    with pytest.raises(RuntimeError, match="DBOS is not launched"), TestClient(app):
+        pass
+
+
+def test_mount_rejects_bad_prefixes() -> None:
+    for prefix in ("comm", "/comm/"):
+        with pytest.raises(ValueError, match="prefix"):
+            communication.mount(FastAPI(), prefix=prefix)

@@ -1,0 +1,1 @@
+"""Test support code: in-process apps, real server and worker processes, chaos tooling, seed clients."""
