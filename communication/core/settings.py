@@ -234,8 +234,9 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Host names the server answers to (host or host:port; '*' any). Set: other Host headers get "
-        "400 host_not_allowed, and callback links minted over the API use the request's host. Empty: any Host, "
-        "and such links use COMM_PUBLIC_BASE_URL or are paths.",
+        "400 host_not_allowed, and callback links minted over the API use the request's host. Empty: any Host "
+        "(on a loopback bind only localhost, 127.0.0.1 and [::1]: DNS rebinding), and such links use "
+        "COMM_PUBLIC_BASE_URL or are paths.",
     )
     webhook_tolerance_seconds: float = Field(
         300.0, ge=1.0, le=86400.0, description="Largest accepted age (or skew) of a signed webhook's timestamp."
