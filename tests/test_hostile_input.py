@@ -7,8 +7,11 @@ server answers to, the access log) runs against a real ``python server.py``.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -29,7 +32,7 @@ from communication.http.frames import encode_json, sse_item, sse_seed_session, w
 from communication.http.origin import host_allowed, split_host
 from communication.node.serving import redact
 from communication.protocol.errors import MalformedJSON
-from communication.protocol.validation import BoundedDatetime, json_depth, parse_json, text_depth
+from communication.protocol.validation import _NUMBER_RE, BoundedDatetime, json_depth, parse_json, text_depth
 from tests.server_proc import ServerProcess
 from tests.support import app_client, make_settings
 
@@ -115,8 +118,6 @@ def test_number_check_stays_exact_and_linear_within_the_bound() -> None:
         with pytest.raises(ValidationError, match="not a number"):
             _DATETIME.validate_python(number)
     assert _DATETIME.validate_python("2025-01-01T00:00:00Z").year == 2025
-    from communication.protocol.validation import _NUMBER_RE
-
     start = time.perf_counter()
     assert _NUMBER_RE.fullmatch("1" * 200_000 + "x") is None
     assert _NUMBER_RE.fullmatch(" " * 100_000 + "1" * 100_000 + "." + "1" * 100_000 + "e") is None
@@ -193,8 +194,6 @@ def test_every_frame_path_writes_non_finite_numbers_as_null() -> None:
 
 
 def test_seed_session_frames_write_non_finite_numbers_as_null() -> None:
-    import asyncio
-
     async def items() -> Any:
         yield _item({"type": "message", "payload": {"x": math.nan}})
 
@@ -437,3 +436,32 @@ def test_percent_encoded_credentials_never_reach_the_access_log(server: ServerPr
     log = server.log_path.read_text()
     assert marker in log
     assert "TOKEN-QUERY-1" not in log and "TOKEN-PATH-2" not in log and "TOKEN-PATH-3" not in log
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "communication.protocol.validation:WORKFLOW_ID_PATTERN",
+        "communication.protocol.validation:KEY_PATTERN",
+        "communication.protocol.validation:IDEMPOTENCY_KEY_PATTERN",
+        "communication.protocol.replies:REQUEST_ID_PATTERN",
+        "communication.protocol.schedule_models:DISPATCH_ID_PATTERN",
+        "communication.protocol.schedule_models:SCHEDULE_NAME_PATTERN",
+        "communication.http.schemas:QUEUE_NAME_PATTERN",
+    ],
+)
+def test_every_input_pattern_is_linear_on_long_input(pattern: str) -> None:
+    module, name = pattern.split(":")
+    regex = re.compile(getattr(importlib.import_module(module), name))
+    start = time.perf_counter()
+    for text in ["a" * 1_000_000 + "!", "sched-" + "a." * 500_000 + " ", "!" * 1_000_000 + "\n"]:
+        assert regex.fullmatch(text) is None
+    assert time.perf_counter() - start < FAST
+
+
+def test_log_redaction_is_linear_on_long_lines() -> None:
+    lines = ["GET /?" + "&access_token=" * 70_000 + " HTTP/1.1", "GET /" + "%61" * 300_000 + " HTTP/1.1"]
+    start = time.perf_counter()
+    for line in lines:
+        redact(line)
+    assert time.perf_counter() - start < FAST
