@@ -251,6 +251,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "COMM_DATA_DIR": str(tmp / "data"),
     }
     with ServerProcess(f"sqlite:///{tmp / 'system.sqlite'}", log_dir=tmp, env=env) as proc:
+        # The first request with a body builds the route table (the OpenAPI document, ~1 s, off the event loop):
+        # done here so the timed requests below measure only their own bodies.
+        httpx.post(f"{proc.url}/v1/workflows", json={}, timeout=60)
         yield proc
 
 
@@ -343,7 +346,7 @@ def test_slow_request_heads_are_closed_and_health_answers(server: ServerProcess)
         for _ in range(5):
             start = time.perf_counter()
             assert _health_ok(server.url)
-            assert time.perf_counter() - start < 1.0  # generous; the target under 1,500 (bench) is 100 ms
+            assert time.perf_counter() - start < FAST  # generous (shared CI); bench: p95 15 ms under 1,500
         answers = [_closed_by_server(s, within=15) for s in socks]
     finally:
         for s in socks:

@@ -104,13 +104,16 @@ class BodyLimitMiddleware:
         self._openapi = openapi
         self._table: list[Operation] | None = None
 
-    def _route_media(self, scope: Scope) -> frozenset[str] | None:
+    async def _route_media(self, scope: Scope) -> frozenset[str] | None:
         """The media types the matched operation accepts; ``None`` when it takes no body or nothing matches
         (the router answers 404/405 and the body is never read)."""
         if self._openapi is None:
             return frozenset({JSON})  # no contract to consult: treat every body as JSON (strictest)
         if self._table is None:
-            self._table = route_table(self._openapi())  # built once, at the first request with a body
+            # Built once, at the first request with a body, on a worker thread: generating the OpenAPI document
+            # takes about a second, which would otherwise stall every other client at that moment.
+            openapi = self._openapi
+            self._table = await run_in_threadpool(lambda: route_table(openapi()))
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
         if root and path.startswith(root):
@@ -162,7 +165,7 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        accepted = self._route_media(scope)
+        accepted = await self._route_media(scope)
         if body and accepted is not None and JSON in accepted:
             kind = media_type(content_types[0] if content_types else None)
             if kind == JSON:
