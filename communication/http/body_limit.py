@@ -103,6 +103,16 @@ class BodyLimitMiddleware:
         self.read_timeout = read_timeout
         self._openapi = openapi
         self._table: list[Operation] | None = None
+        self._building: asyncio.Future[list[Operation]] | None = None
+
+    def _build_table(self) -> asyncio.Future[list[Operation]]:
+        """Start building the route table on a worker thread (once): generating the OpenAPI document takes about a
+        second, which on the event loop would stall every client at that moment."""
+        if self._building is None:
+            openapi = self._openapi
+            assert openapi is not None
+            self._building = asyncio.ensure_future(run_in_threadpool(lambda: route_table(openapi())))
+        return self._building
 
     async def _route_media(self, scope: Scope) -> frozenset[str] | None:
         """The media types the matched operation accepts; ``None`` when it takes no body or nothing matches
@@ -110,10 +120,7 @@ class BodyLimitMiddleware:
         if self._openapi is None:
             return frozenset({JSON})  # no contract to consult: treat every body as JSON (strictest)
         if self._table is None:
-            # Built once, at the first request with a body, on a worker thread: generating the OpenAPI document
-            # takes about a second, which would otherwise stall every other client at that moment.
-            openapi = self._openapi
-            self._table = await run_in_threadpool(lambda: route_table(openapi()))
+            self._table = await asyncio.shield(self._build_table())
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
         if root and path.startswith(root):
@@ -125,6 +132,8 @@ class BodyLimitMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._openapi is not None:
+            self._build_table()  # ready before the first request with a body (a mounted app builds it then)
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
