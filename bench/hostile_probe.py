@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import resource
 import signal
@@ -147,7 +148,7 @@ class HealthProbe:
             return f"/health: 0 answered, {self.failures} failed"
         lat = sorted(self.latencies)
         p50 = statistics.median(lat) * 1000
-        p95 = lat[int(0.95 * (len(lat) - 1))] * 1000
+        p95 = lat[max(0, math.ceil(0.95 * len(lat)) - 1)] * 1000  # nearest rank
         return (
             f"/health: {len(lat)} answered (p50 {p50:.1f} ms, p95 {p95:.0f} ms, max {lat[-1] * 1000:.0f} ms), "
             f"{self.failures} failed"
