@@ -22,6 +22,7 @@ Hierarchy::
         ├── InvalidRequest                 400 invalid_request
         │   ├── MalformedJSON              400 malformed_json
         │   ├── PayloadTooLarge            413 payload_too_large
+        │   ├── RequestBodyTimeout         408 request_timeout (the server did not receive the body in time)
         │   ├── ValidationFailed           422 validation_error
         │   └── UnknownWorkflowType        422 unknown_workflow_type
         ├── Unauthorized                   401 (any code)
@@ -127,6 +128,12 @@ class PayloadTooLarge(InvalidRequest):
     """The body exceeds the server's size limit."""
 
     code_name = "payload_too_large"
+
+
+class RequestBodyTimeout(InvalidRequest):
+    """The server did not receive the whole request body within its read timeout (a stalled upload)."""
+
+    code_name = "request_timeout"
 
 
 class ValidationFailed(InvalidRequest):

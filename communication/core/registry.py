@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast, get_type_hints
 
 from dbos import DBOS, WorkflowSerializationFormat
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_validator
 
 from communication.core.ops.metrics import WORKFLOWS_FINISHED, instrument_workflow
 from communication.protocol.errors import UnknownWorkflowType, ValidationFailed
@@ -86,8 +87,46 @@ class WorkflowType:
         return self.input_model.model_json_schema()
 
 
+#: Integers a typed input may carry: signed 64-bit, what every JSON reader of the stored input (JavaScript's
+#: BigInt-free numbers aside, Go, Java, Postgres BIGINT) can hold.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _unstorable_number(value: Any, path: str) -> str | None:
+    """Where in ``value`` a non-finite float or an integer outside int64 sits (``None``: nowhere)."""
+    pending: list[tuple[Any, str]] = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
+            return f"{where}: integer outside the signed 64-bit range"
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{where}: number must be finite (no NaN or Infinity)"
+        if isinstance(item, dict):
+            pending.extend((v, f"{where}.{k}") for k, v in item.items())
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+    return None
+
+
+class TypedInput(BaseModel):
+    """Base of the input models built from signatures: no extra keys, finite floats (``"inf"``/``"nan"`` would
+    be stored as ``null``), integers within int64 (nested values included)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _storable_numbers(self) -> TypedInput:
+        for name in self.model_fields_set:
+            problem = _unstorable_number(self.model_dump(include={name})[name], name)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
+
 def signature_model(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
-    """A pydantic model whose fields are ``fn``'s parameters (annotations and defaults; extra keys forbidden).
+    """A pydantic model whose fields are ``fn``'s parameters (annotations and defaults; a :class:`TypedInput`).
 
     Positional-only parameters, ``*args`` and ``**kwargs`` cannot be filled from a JSON object, so they are
     refused; an unannotated parameter accepts any JSON value.
@@ -106,7 +145,7 @@ def signature_model(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
         annotation = hints.get(param.name, Any)
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
-    model: type[BaseModel] = create_model(f"{model_name}_input", __config__=ConfigDict(extra="forbid"), **fields)
+    model: type[BaseModel] = create_model(f"{model_name}_input", __base__=TypedInput, **fields)
     return model
 
 

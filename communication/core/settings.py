@@ -56,6 +56,32 @@ class Settings(BaseSettings):
     sys_db_pool_size: int = Field(20, ge=2, le=200, description="System database pool size.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes (413 beyond).")
     max_json_depth: int = Field(32, ge=2, le=256, description="Deepest accepted JSON nesting.")
+    # Slow clients: without these a client sending a byte now and then holds a connection (and a file descriptor)
+    # forever, and a few thousand of them starve /health of descriptors.
+    header_read_timeout_seconds: float = Field(
+        10.0,
+        ge=0.5,
+        le=3600.0,
+        description="A connection that has not sent a complete request head this long after connecting (or after its "
+        "previous response) gets 408 request_timeout and is closed.",
+    )
+    body_read_timeout_seconds: float = Field(
+        30.0,
+        ge=0.5,
+        le=3600.0,
+        description="A request body not received in full this long after its head: 408 request_timeout, connection "
+        "closed.",
+    )
+    keep_alive_timeout_seconds: int = Field(
+        5, ge=1, le=3600, description="Idle keep-alive connections are closed after this many seconds."
+    )
+    max_connections: int = Field(
+        8192,
+        ge=16,
+        le=1_000_000,
+        description="Open connections (and running requests, live tails included) per server process; beyond: 503. "
+        "The open-file limit is raised to its hard maximum at start to hold them.",
+    )
     default_wait_seconds: float = Field(
         30.0, ge=0.0, description="Wait used by blocking reads when the caller gives no timeout."
     )
@@ -208,8 +234,9 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Host names the server answers to (host or host:port; '*' any). Set: other Host headers get "
-        "400 host_not_allowed, and callback links minted over the API use the request's host. Empty: any Host, "
-        "and such links use COMM_PUBLIC_BASE_URL or are paths.",
+        "400 host_not_allowed, and callback links minted over the API use the request's host. Empty: any Host "
+        "(on a loopback bind only localhost, 127.0.0.1 and [::1]: DNS rebinding), and such links use "
+        "COMM_PUBLIC_BASE_URL or are paths.",
     )
     webhook_tolerance_seconds: float = Field(
         300.0, ge=1.0, le=86400.0, description="Largest accepted age (or skew) of a signed webhook's timestamp."

@@ -74,6 +74,7 @@ def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = Non
         max_bytes=settings.max_body_bytes,
         max_depth=settings.max_json_depth,
         openapi=lambda: app.openapi(),
+        read_timeout=settings.body_read_timeout_seconds,
     )
     install_security(app, settings)  # after the body limit: CORS must be the outer layer
     install_error_handlers(app)

@@ -13,36 +13,58 @@ declare theirs in ``openapi_extra``), so what is enforced is exactly what the co
 * a JSON route with a non-empty body that is not declared JSON (form data, text, no ``Content-Type``) → 415;
 * a JSON body is parsed once by :func:`communication.protocol.validation.parse_json` (UTF-8, depth checked on the
   text before parsing, ``NaN``/``Infinity`` refused) → 400 ``malformed_json``; its ``Content-Type`` is then
-  normalised to ``application/json`` so FastAPI reads it exactly as checked.
+  normalised to ``application/json`` so FastAPI reads it exactly as checked;
+* a body not complete within ``read_timeout`` seconds of the request's start → 408 ``request_timeout`` (a client
+  trickling bytes would otherwise hold its connection, and a file descriptor, forever).
+
+This runs before any credential or signature check, so every step is linear in the body's size, and a JSON body
+over :data:`THREAD_PARSE_BYTES` is checked on a worker thread: the event loop (``/health``, every other client)
+never waits for one request's parse.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from communication.http.contract import Operation, route_table
 from communication.http.errors import envelope
-from communication.protocol.errors import CommError, MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+from communication.http.frames import encode_json
+from communication.protocol.errors import (
+    CommError,
+    MalformedJSON,
+    PayloadTooLarge,
+    RequestBodyTimeout,
+    UnsupportedMediaType,
+)
 from communication.protocol.validation import parse_json
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+#: JSON texts longer than this are parsed on a worker thread. Below it a parse takes well under a millisecond
+#: (cheaper than the thread hop); 1 MiB takes tens of milliseconds, which every other client would wait out.
+THREAD_PARSE_BYTES = 64 * 1024
+
+
+async def parse_json_off_loop(data: bytes | str, max_depth: int) -> Any:
+    """:func:`parse_json`, on a worker thread when ``data`` is large (see :data:`THREAD_PARSE_BYTES`)."""
+    if len(data) > THREAD_PARSE_BYTES:
+        return await run_in_threadpool(parse_json, data, max_depth)
+    return parse_json(data, max_depth)
 
 
 async def _reply(send: Send, status: int, code: str, message: str, details: dict[str, object]) -> None:
-    body = json.dumps(envelope(code, message, details)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    body = encode_json(envelope(code, message, details)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == RequestBodyTimeout.status:
+        headers.append((b"connection", b"close"))  # the rest of a slow body is never read: free the connection
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -65,24 +87,40 @@ def media_type(content_type: bytes | None) -> str | None:
 
 class BodyLimitMiddleware:
     """Reject bodies over ``max_bytes`` (413), ambiguous or undeclared media types (415), and JSON that is
-    malformed, non-finite or nested over ``max_depth`` (400)."""
+    malformed, non-finite or nested over ``max_depth`` (400), and bodies slower than ``read_timeout`` (408)."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, max_depth: int, openapi: Callable[[], dict[str, Any]] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_depth: int,
+        openapi: Callable[[], dict[str, Any]] | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self.read_timeout = read_timeout
         self._openapi = openapi
         self._table: list[Operation] | None = None
+        self._building: asyncio.Future[list[Operation]] | None = None
 
-    def _route_media(self, scope: Scope) -> frozenset[str] | None:
+    def _build_table(self) -> asyncio.Future[list[Operation]]:
+        """Start building the route table on a worker thread (once): generating the OpenAPI document takes about a
+        second, which on the event loop would stall every client at that moment."""
+        if self._building is None:
+            openapi = self._openapi
+            assert openapi is not None
+            self._building = asyncio.ensure_future(run_in_threadpool(lambda: route_table(openapi())))
+        return self._building
+
+    async def _route_media(self, scope: Scope) -> frozenset[str] | None:
         """The media types the matched operation accepts; ``None`` when it takes no body or nothing matches
         (the router answers 404/405 and the body is never read)."""
         if self._openapi is None:
             return frozenset({JSON})  # no contract to consult: treat every body as JSON (strictest)
         if self._table is None:
-            self._table = route_table(self._openapi())  # built once, at the first request with a body
+            self._table = await asyncio.shield(self._build_table())
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
         if root and path.startswith(root):
@@ -94,6 +132,8 @@ class BodyLimitMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._openapi is not None:
+            self._build_table()  # ready before the first request with a body (a mounted app builds it then)
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
@@ -108,8 +148,22 @@ class BodyLimitMiddleware:
         chunks: list[bytes] = []
         size = 0
         more = True
+        # One deadline for the whole body, not per chunk: a byte every few seconds must not keep it alive.
+        deadline = None if self.read_timeout is None else time.monotonic() + self.read_timeout
         while more:
-            message = await receive()
+            try:
+                if deadline is None:
+                    message = await receive()
+                else:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                await _fail(
+                    send,
+                    RequestBodyTimeout(
+                        "request body not received in time", timeout_seconds=self.read_timeout, received_bytes=size
+                    ),
+                )
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -120,12 +174,12 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        accepted = self._route_media(scope)
+        accepted = await self._route_media(scope)
         if body and accepted is not None and JSON in accepted:
             kind = media_type(content_types[0] if content_types else None)
             if kind == JSON:
                 try:
-                    parse_json(body, self.max_depth)
+                    await parse_json_off_loop(body, self.max_depth)
                 except MalformedJSON as exc:
                     await _fail(send, exc)
                     return
@@ -157,6 +211,7 @@ class BodyLimitMiddleware:
 _BODY_ERRORS = {
     "400": "Malformed JSON: invalid, not UTF-8, NaN/Infinity, or nested deeper than allowed (malformed_json)",
     "413": "Body too large (payload_too_large)",
+    "408": "Body not received within COMM_BODY_READ_TIMEOUT_SECONDS (request_timeout)",
     "415": "Content-Type missing, repeated, or not the route's media type (unsupported_media_type)",
 }
 

@@ -6,14 +6,17 @@ subscriber, so each frame is encoded once per feed and cached on the item (``Ite
 ``sub`` id, the first frame's ``retry:`` hint) are spliced around the cached bytes.
 
 JSON is the standard library's compact encoding (``separators=(",", ":")``, ``default=str``, ASCII escapes), kept
-byte-for-byte as before. ``orjson`` was measured (0.14 µs vs 2.2 µs per typical value) but, encoded once per
-feed, the 2 µs saved per value do not show in any figure, while its output differs (UTF-8 instead of ``\\u``
-escapes, ``1e16`` instead of ``1e+16``, no NaN): not worth a dependency and a changed wire.
+byte-for-byte as before, except that ``NaN`` and ``±Infinity`` (a workflow may store them) are written ``null``,
+as the snapshot routes (pydantic) write them: ``JSON.parse`` and every strict parser reject the bare literals.
+``orjson`` was measured (0.14 µs vs 2.2 µs per typical value) but, encoded once per feed, the 2 µs saved per
+value do not show in any figure, while its output differs (UTF-8 instead of ``\\u`` escapes,
+``1e16`` instead of ``1e+16``, no NaN): not worth a dependency and a changed wire.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 from communication.core.live.hub import End, Item
 from communication.core.ops.metrics import DELIVERY_LATENCY, STREAM_VALUES_DELIVERED
 
-_encoder = json.JSONEncoder(separators=(",", ":"), default=str)
+_encoder = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False)
 RECONNECT_MS = 1000
 CONNECTED = b": connected\r\n\r\n"
 
@@ -38,9 +41,24 @@ def record_delivery(item: Item, transport: str) -> None:
     _LATENCY[transport].observe(time.monotonic() - item.read_at)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (containers copied, the rest as is)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def encode_json(value: Any) -> str:
-    """Compact JSON text for a ``data:`` line or a WebSocket frame (never contains a raw newline)."""
-    return _encoder.encode(value)
+    """Compact JSON text for a ``data:`` line, a WebSocket frame or an error envelope (never a raw newline, never
+    ``NaN``/``Infinity``: those become ``null``)."""
+    try:
+        return _encoder.encode(value)
+    except ValueError:  # "Out of range float values are not JSON compliant": rare, so the copy is paid only then
+        return _encoder.encode(_finite(value))
 
 
 def _cached(item: Item, kind: str, build: Callable[[Item], Any]) -> Any:

@@ -7,9 +7,10 @@ tree. Codes are listed in QUICK_REFERENCE.md and must never change meaning.
 Hierarchy::
 
     CommError (500 internal_error)
-    ├── InvalidRequest (400/413/415/422)
+    ├── InvalidRequest (400/408/413/415/422)
     │   ├── MalformedJSON            400 malformed_json          (also NaN/Infinity, not UTF-8, too deep)
     │   ├── PayloadTooLarge          413 payload_too_large
+    │   ├── RequestBodyTimeout       408 request_timeout         (body not received within the read timeout)
     │   ├── UnsupportedMediaType     415 unsupported_media_type  (body not in the route's declared media type)
     │   ├── HostNotAllowed           400 host_not_allowed        (Host not in COMM_ALLOWED_HOSTS)
     │   ├── ValidationFailed         422 validation_error
@@ -88,6 +89,13 @@ class PayloadTooLarge(InvalidRequest):
 
     code = "payload_too_large"
     status = 413
+
+
+class RequestBodyTimeout(InvalidRequest):
+    """The request body did not arrive within ``Settings.body_read_timeout_seconds``."""
+
+    code = "request_timeout"
+    status = 408
 
 
 class UnsupportedMediaType(InvalidRequest):

@@ -76,10 +76,17 @@ def check_idempotency_key(value: object, field: str = "idempotency_key") -> str:
     return value
 
 
-_NUMBER_RE = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+#: Longest accepted date-time text: ``2024-01-01T00:00:00.123456+00:00`` is 32 characters; anything much longer
+#: is not a date-time, and refusing it first keeps every later check short.
+MAX_DATETIME_CHARS = 64
+# Possessive quantifiers and one way to read each digit run: a fullmatch that fails costs one pass, however long
+# the text (``\d+\.?\d*`` could split a run of digits at every position, quadratic on "1111…x").
+_NUMBER_RE = re.compile(r"\s*+[+-]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][+-]?+\d++)?+\s*+")
 
 
 def _not_a_number(value: object) -> object:
+    if isinstance(value, str) and len(value) > MAX_DATETIME_CHARS:
+        raise ValueError(f"must be an ISO 8601 date-time of at most {MAX_DATETIME_CHARS} characters")
     # pydantic would read 0.5 or "1700000000" as a unix time; the contract says ISO 8601 date-time.
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER_RE.fullmatch(value)):
         raise ValueError("must be an ISO 8601 date-time, not a number")
@@ -118,8 +125,12 @@ def json_depth(value: Any, limit: int) -> int:
     return depth
 
 
-# A JSON string literal (unrolled so long strings cost one pass), and every byte that is not a bracket.
-_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string literal, and every byte that is not a bracket. The closing quote is optional and every quantifier
+# possessive, so the match at an opening quote never fails and never backtracks: an unterminated string is taken
+# to the end of the text in one pass. (With a required closing quote, an unterminated string full of ``\\"``
+# made the engine retry from every quote inside it: quadratic, 48 KB took 27 s.) Treating the rest of the text
+# as string is what the parser does too: it stops at an unterminated string before reading any bracket after it.
+_JSON_STRING_RE = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?+', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 

@@ -36,6 +36,7 @@ from communication.core.live.hub import End, Hub, Item
 from communication.core.security.credentials import READ_TOKEN_PARAM, AccessControl
 from communication.core.services import Core
 from communication.http.access import without_secret_events
+from communication.http.body_limit import parse_json_off_loop
 from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value
 from communication.http.origin import origin_allowed
 from communication.http.websocket import INTERNAL_ERROR, bearer_key, close_code
@@ -55,7 +56,6 @@ from communication.protocol.validation import (
     MAX_POSITION,
     WORKFLOW_ID_PATTERN,
     check_workflow_id,
-    parse_json,
 )
 
 log = logging.getLogger("communication.http.routes.ws")
@@ -257,7 +257,7 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
         check_workflow_id(workflow_id)
         info = await core.workflows.status(workflow_id, detail=False)
     except CommError as exc:
-        await websocket.send_json({"type": "error", "error": exc.to_dict()})
+        await websocket.send_text(encode_json({"type": "error", "error": exc.to_dict()}))
         await websocket.close(code=close_code(exc))
         return
     conn = _Connection(websocket, core, hub, workflow_id, can_send)
@@ -285,7 +285,7 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
                     raise MalformedJSON("binary frames are not supported: send JSON text")
                 if len(raw) > limit:
                     raise PayloadTooLarge("frame too large", max_bytes=limit)
-                data = parse_json(raw, depth)  # the one strict parser: depth checked before parsing, no NaN
+                data = await parse_json_off_loop(raw, depth)  # the one strict parser (off the loop when large)
                 req = data.get("req") or data.get("sub") if isinstance(data, dict) else None
                 if not isinstance(req, str | None):
                     req = None

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from communication.core.live.hub import End, Hub, Item
 from communication.core.security.credentials import AccessControl
 from communication.core.services import Core
+from communication.http.body_limit import parse_json_off_loop
 from communication.http.frames import encode_json
 from communication.http.origin import origin_allowed
 from communication.http.websocket import GOING_AWAY, bearer_key, close_code
@@ -49,7 +50,7 @@ from communication.protocol.errors import (
 )
 from communication.protocol.names import FAST_TEMPORAL_TYPE as FAST_TEMPORAL
 from communication.protocol.names import STEP_STATUS_STREAM
-from communication.protocol.validation import WORKFLOW_ID_PATTERN, check_key, parse_json
+from communication.protocol.validation import WORKFLOW_ID_PATTERN, check_key
 
 log = logging.getLogger("communication.http.routes.ws_seed")
 router = APIRouter(tags=["seed-compatible"])
@@ -127,14 +128,14 @@ class SeedSocket:
             await self.report(exc)
             await self.ws.close(code=close_code(exc), reason=exc.code)
 
-    def parse(self, message: Mapping[str, Any]) -> StartFrame | None:
+    async def parse(self, message: Mapping[str, Any]) -> StartFrame | None:
         """A start frame, or ``None`` for frames to ignore. Raises MalformedJSON, PayloadTooLarge, ValidationFailed."""
         text = message.get("text")
         if text is None:
             raise MalformedJSON("binary frames are not supported: send JSON text")
         if len(text) > self.settings.max_body_bytes:
             raise PayloadTooLarge("frame too large", max_bytes=self.settings.max_body_bytes)
-        data = parse_json(text, self.settings.max_json_depth)  # the one strict parser (depth before parsing)
+        data = await parse_json_off_loop(text, self.settings.max_json_depth)  # the one strict parser
         if not isinstance(data, dict):
             raise MalformedJSON("frame must be a JSON object")
         if data.get("origin") == "temporal":
@@ -215,7 +216,7 @@ class SeedSocket:
             if message["type"] == "websocket.disconnect":
                 return
             try:
-                frame = self.parse(message)
+                frame = await self.parse(message)
                 if frame is not None:
                     await self.start(frame)
             except CommError as exc:
