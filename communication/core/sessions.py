@@ -99,4 +99,5 @@ class SessionService:
             "values": [v.model_dump() for v in page.values],
             "next_offset": page.next_offset,
             "closed": page.closed,
+            "truncated": page.truncated,
         }

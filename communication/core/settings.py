@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     )
     sys_db_pool_size: int = Field(20, ge=2, le=200, description="System database pool size.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes (413 beyond).")
+    page_max_bytes: int = Field(
+        4 * 1_048_576,
+        ge=1024,
+        description="Byte budget of one page of a list or snapshot; the page stops before the item that would cross "
+        "it (at least one item) and says truncated with where to continue.",
+    )
     max_json_depth: int = Field(32, ge=2, le=256, description="Deepest accepted JSON nesting.")
     default_wait_seconds: float = Field(
         30.0, ge=0.0, description="Wait used by blocking reads when the caller gives no timeout."

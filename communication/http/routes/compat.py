@@ -15,6 +15,7 @@ from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, Wor
 from communication.http.live import until_disconnected
 from communication.http.schemas import error_responses
 from communication.protocol.names import NOTIFICATION_TOPIC, PROGRESS_STREAM
+from communication.protocol.page_budget import json_size
 from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN
 
 router = APIRouter(tags=["seed-compatible"])
@@ -131,11 +132,22 @@ async def read_stream(workflow_id: WorkflowId, core: CoreDep) -> dict[str, Any]:
     """``{"workflow_id", "stream_values", "total_messages"}`` for ``progress_stream``."""
     values: list[Any] = []
     offset = 0
-    closed = False
+    closed = truncated = False
+    budget = core.settings.page_max_bytes  # one budget for the whole answer, not one per page read
     while len(values) < _STREAM_READ_CAP:
-        page = await core.streams.snapshot(workflow_id, PROGRESS_STREAM, offset, 1000)
+        page = await core.streams.snapshot(workflow_id, PROGRESS_STREAM, offset, 1000, max_bytes=budget)
         values.extend(item.value for item in page.values)
         offset, closed = page.next_offset, page.closed
+        budget -= sum(json_size(item.value) for item in page.values)
+        if page.truncated or (budget <= 0 and len(page.values) == 1000):
+            truncated = True
+            break
         if len(page.values) < 1000:
             break
-    return {"workflow_id": workflow_id, "stream_values": values, "total_messages": len(values), "closed": closed}
+    return {
+        "workflow_id": workflow_id,
+        "stream_values": values,
+        "total_messages": len(values),
+        "closed": closed,
+        "truncated": truncated,
+    }
