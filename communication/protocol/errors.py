@@ -306,6 +306,14 @@ class SessionClosed(Conflict):
     status = 409
 
 
+class NotASession(Conflict):
+    """A session post names a session whose workflow id (``session:{sid}``) belongs to a workflow that is not a
+    session: the post would write into another workflow's stream, so it is refused."""
+
+    code = "not_a_session"
+    status = 409
+
+
 class Forbidden(CommError):
     """The credentials are valid but do not allow this request."""
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
+from communication.core.session_workflow import check_not_session_namespace
 from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
 from communication.http.live import until_disconnected
 from communication.http.schemas import error_responses
@@ -34,6 +35,7 @@ def _links(workflow_id: str) -> dict[str, str]:
 
 
 async def _start(core: CoreDep, type_name: str, workflow_id: str, params: dict[str, Any], label: str) -> dict[str, Any]:
+    check_not_session_namespace(type_name, workflow_id)
     info, created = await core.workflows.start(type_name, params, workflow_id)
     message = f"{label} workflow started" if created else f"{label} workflow already exists"
     return {"workflow_id": info.workflow_id, "message": message, "created": created, **_links(info.workflow_id)}

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from communication.core.session_workflow import check_not_session_namespace
 from communication.http.deps import CoreDep, Timeout, WorkflowId
 from communication.http.schemas import ForkRequest, StartWorkflowRequest, error_responses
 from communication.protocol.models import ForkResult, StepList, WorkflowInfo, WorkflowList, WorkflowResult
@@ -48,6 +49,7 @@ async def start_workflow(body: StartWorkflowRequest, core: CoreDep, response: Re
     A ``type`` this server has no registration for is enqueued by DBOS workflow name when ``queue`` is given
     (gateway mode: another application's workers run it); without ``queue`` it is 422 unknown_workflow_type.
     """
+    check_not_session_namespace(body.type, body.workflow_id)
     info, created = await core.workflows.start(
         body.type, body.input, body.workflow_id, args=body.args, queue=body.queue
     )

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from communication.core.auth import AccessControl
 from communication.core.hub import End, Hub, Item
 from communication.core.services import Core
+from communication.core.session_workflow import check_not_session_namespace
 from communication.http.frames import encode_json
 from communication.http.origin import origin_allowed
 from communication.http.websocket import GOING_AWAY, bearer_key, close_code
@@ -154,6 +155,7 @@ class SeedSocket:
         if type_name == FAST_TEMPORAL:
             # Like every seed endpoint: pause between steps so progress can be watched.
             args.setdefault("step_delay_seconds", self.settings.demo_step_delay_seconds)
+        check_not_session_namespace(type_name, frame.workflow_id)
         info, _created = await self.core.workflows.start(type_name, args, frame.workflow_id)
         task = asyncio.create_task(self._relay(info.workflow_id))
         self.relays.add(task)
