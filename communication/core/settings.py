@@ -302,6 +302,15 @@ class Settings(BaseSettings):
     pipeline_artifact_dir: Path | None = Field(
         None, description="Where the pipeline workflow writes its published JSON artifacts. Unset: event only."
     )
+    schedule_min_period_seconds: int = Field(
+        60,
+        ge=1,
+        le=86_400,
+        description="Shortest time between two fires a schedule may have (a denser cron is refused, 422).",
+    )
+    schedule_max: int = Field(
+        100, ge=1, le=100_000, description="Most schedules the application may have (creating one more: 409)."
+    )
     schedule_backfill_max: int = Field(
         1000, ge=1, le=100_000, description="Most runs one schedule backfill request may enqueue."
     )
