@@ -283,9 +283,12 @@ def lost(message: str) -> None:
     """
     line = f"error: {message}; stopping at once so that no workflow runs twice (exit {EXIT_LOCK_LOST})"
     with contextlib.suppress(Exception):
-        logging.getLogger("communication.node.executor_lock").critical(line)
-    with contextlib.suppress(Exception):
-        print(line, file=sys.stderr, flush=True)
+        if logging.getLogger().handlers:  # the configured log goes to stderr already: one line, not two
+            logging.getLogger("communication.node.executor_lock").critical(line)
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+        else:
+            print(line, file=sys.stderr, flush=True)
     os._exit(EXIT_LOCK_LOST)
 
 
