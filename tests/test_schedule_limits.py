@@ -59,3 +59,17 @@ def test_schedule_quota_refuses_one_more_with_409(database_url: str, quota: int)
         assert over.json()["error"]["code"] == "too_many_schedules" and over.json()["error"]["details"]["max"] == quota
         assert client.delete("/v1/schedules/s0").status_code in (200, 204)
         assert _post(client, "one-more", cron="0 3 * * *").status_code == 201
+
+
+def test_schedule_list_stops_at_the_page_budget_and_continues_after_name(database_url: str) -> None:
+    with app_client(database_url, page_max_bytes=1024) as client:
+        names = [f"budget-{i:02d}" for i in range(8)]
+        for name in names:
+            assert _post(client, name, cron="0 3 * * *").status_code == 201
+        page = client.get("/v1/schedules").json()
+        assert page["truncated"] is True and 1 <= len(page["schedules"]) < 8
+        seen = [s["name"] for s in page["schedules"]]
+        while page["truncated"]:
+            page = client.get("/v1/schedules", params={"after_name": page["next_name"]}).json()
+            seen += [s["name"] for s in page["schedules"]]
+        assert seen == names and page["next_name"] is None

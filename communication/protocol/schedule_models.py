@@ -147,6 +147,10 @@ class ScheduleList(BaseModel):
     """Schedules, by name."""
 
     schedules: list[ScheduleInfo]
+    truncated: bool = Field(
+        False, description="The page stopped at the byte budget (COMM_PAGE_MAX_BYTES); continue with after_name."
+    )
+    next_name: str | None = Field(None, description="With truncated: pass it as after_name for the next page.")
 
 
 class ScheduleRuns(BaseModel):
