@@ -60,6 +60,8 @@ def test_session_posts_never_write_into_another_type_of_workflow(server: LiveSer
         streams = http.get("/v1/workflows/session:legacy/streams").json()["streams"]
         assert [s["key"] for s in streams if s["key"] == "events"] == []
         assert http.get("/v1/workflows/session:legacy").json()["status"] == "PENDING"  # not closed by "done"
+        tail = http.get("/v1/sessions/legacy/live", timeout=10)  # a tail does not adopt it as a session either
+        assert tail.status_code == 409, tail.text
         http.post("/v1/workflows/session:legacy/cancel")
 
 
