@@ -91,3 +91,13 @@ def test_workflow_list_and_session_pages_carry_the_budget_fields(server: ServerP
             assert posted.status_code == 202, posted.text
         events = http.get("/v1/sessions/budget-s/events", params={"limit": 100}).json()
         assert events["truncated"] is True and 1 <= len(events["values"]) < 4
+
+
+def test_fitting_keeps_at_least_one_item_and_stops_before_the_budget() -> None:
+    from communication.protocol.page_budget import fitting
+
+    assert fitting([], 10) == 0
+    assert fitting([50], 10) == 1  # one item larger than the budget comes alone
+    assert fitting([4, 4, 4], 10) == 2
+    assert fitting([5, 5, 5], 10) == 2  # exactly the budget
+    assert fitting([1, 1], 10) == 2
