@@ -42,7 +42,8 @@ class Appended:
     """What :func:`append_event` did.
 
     ``result``: ``delivered``, ``duplicate``, ``closed`` (the stream is closed or the workflow finished),
-    ``not_found`` (no such workflow), or ``active`` (an idle-timeout append found newer activity).
+    ``not_found`` (no such workflow), ``other_type`` (the workflow is not of ``workflow_name``), or ``active`` (an
+    idle-timeout append found newer activity).
     ``offset``: the event's offset (delivered / duplicate); ``last_activity``: epoch seconds of the newest event
     (or the workflow's creation), for ``active``.
     """
@@ -68,6 +69,7 @@ def append_event(
     close: bool,
     wake_topic: str,
     idle_before: float | None = None,
+    workflow_name: str | None = None,
 ) -> Appended:
     """Append ``event`` to stream ``key`` of ``workflow_id`` once per ``event_id``; close the stream if ``close``.
 
@@ -76,6 +78,8 @@ def append_event(
             than this epoch time - the idle-timeout check and its close happen in one transaction, so a post
             racing with the timeout either lands before it (and the session stays open) or is refused.
         wake_topic: topic of the message that wakes the session workflow when the stream is closed.
+        workflow_name: only append to a workflow of this DBOS name (a session post must never write into another
+            type's workflow that happens to hold the id).
     """
     sysdb = _sysdb()
     st = sysdb.tables.streams
@@ -101,10 +105,13 @@ def append_event(
                 newest,
                 last_q.with_only_columns(st.c.value).scalar_subquery(),
                 last_q.with_only_columns(st.c.serialization).scalar_subquery(),
+                ws.c.name,
             ).where(ws.c.workflow_uuid == workflow_id)
         ).first()
         if row is None:
             return Appended("not_found")
+        if workflow_name is not None and row[6] != workflow_name:
+            return Appended("other_type")
         if row[2] is not None:  # markers are written as portable JSON integers
             return Appended(
                 "duplicate", int(_decode(sysdb, row[2], PORTABLE_NAME, workflow_id=workflow_id, key=key, kind="stream"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 from datetime import UTC, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -42,6 +43,8 @@ from communication.protocol.errors import (
     InvalidCron,
     ScheduleExists,
     ScheduleNotFound,
+    ScheduleTooFrequent,
+    TooManySchedules,
     ValidationFailed,
     WorkflowNotFound,
 )
@@ -121,6 +124,17 @@ def next_fire_times(cron: str, timezone: str | None, count: int, after: datetime
     return [it.get_next(datetime) for _ in range(count)]
 
 
+#: Fires sampled to find a cron's shortest gap: enough to cover every field's pattern within its next cycle for
+#: the crons people write ("0-5 9 * * *", "*/10 * * * * *"); the sample starts now, so it costs microseconds.
+_GAP_SAMPLE = 128
+
+
+def shortest_period_seconds(cron: str) -> float:
+    """The shortest time between two consecutive fires of ``cron`` among its next fires (UTC)."""
+    fires = next_fire_times(cron, None, _GAP_SAMPLE)
+    return min((b - a).total_seconds() for a, b in itertools.pairwise(fires))
+
+
 def _context(schedule: WorkflowSchedule) -> ScheduleContext | None:
     if schedule["workflow_name"] != SCHEDULED_DISPATCH:
         return None
@@ -175,6 +189,7 @@ class ScheduleService:
         self._registry = registry
         # Read-modify-write of one schedule (update, pause, resume) is serialised per name within this process.
         self._locks = [asyncio.Lock() for _ in range(16)]
+        self._create_lock = asyncio.Lock()
         self._poll = settings.sqlite_polling_interval_sec if settings.is_sqlite() else 0.05
 
     def _lock(self, name: str) -> asyncio.Lock:
@@ -191,14 +206,25 @@ class ScheduleService:
         if queue is not None and await DBOS.retrieve_queue_async(queue) is None:
             raise ValidationFailed(f"queue {queue!r} is not registered", field="queue")
 
-    @staticmethod
-    def _timing(cron: str | None, interval: int | None) -> tuple[str, int | None]:
+    def _timing(self, cron: str | None, interval: int | None) -> tuple[str, int | None]:
         if (cron is None) == (interval is None):
             raise ValidationFailed("give exactly one of cron and interval_minutes", fields=["cron", "interval_minutes"])
         if interval is not None:
-            return interval_to_cron(interval), interval
-        assert cron is not None
-        return check_cron(cron), None
+            text = interval_to_cron(interval)
+        else:
+            assert cron is not None
+            text = check_cron(cron)
+        # Every schedule's fires become workflow runs: a floor on the period bounds the load one schedule can make.
+        minimum = self._settings.schedule_min_period_seconds
+        period = shortest_period_seconds(text)
+        if period < minimum:
+            raise ScheduleTooFrequent(
+                f"the schedule would fire every {period:g} s; the shortest period allowed is {minimum} s "
+                "(COMM_SCHEDULE_MIN_PERIOD_SECONDS)",
+                period_seconds=period,
+                min_period_seconds=minimum,
+            )
+        return text, interval
 
     async def _apply(self, schedule: WorkflowSchedule, ctx: ScheduleContext, **changes: Any) -> ScheduleInfo:
         """Upsert the schedule with ``changes`` (DBOS keeps its status and last fire time)."""
@@ -228,7 +254,7 @@ class ScheduleService:
 
         Raises:
             UnknownWorkflowType, ValidationFailed (input, timezone, queue, cron and interval both/neither),
-            InvalidCron, ScheduleExists.
+            InvalidCron, ScheduleTooFrequent, ScheduleExists, TooManySchedules.
         """
         wtype = self._registry.get(spec.type)
         params = wtype.validate_input(spec.input)
@@ -236,23 +262,31 @@ class ScheduleService:
         timezone = check_timezone(spec.timezone)
         queue = spec.queue if "queue" in spec.model_fields_set else self._settings.work_queue
         await self._check_queue(queue)
-        if await DBOS.get_schedule_async(spec.name) is not None:
-            raise ScheduleExists(spec.name)
-        ctx = ScheduleContext(type=wtype.name, input=params, interval_minutes=interval)
-        try:
-            await DBOS.create_schedule_async(
-                schedule_name=spec.name,
-                workflow_fn=_DISPATCH,
-                schedule=cron,
-                context=ctx.model_dump(mode="json"),
-                automatic_backfill=spec.automatic_backfill,
-                cron_timezone=timezone,
-                queue_name=queue,
-            )
-        except dbos_errors.DBOSException:
+        async with self._create_lock:  # the quota check and the create, serialised within this process
             if await DBOS.get_schedule_async(spec.name) is not None:
-                raise ScheduleExists(spec.name) from None  # lost a race with another creator
-            raise
+                raise ScheduleExists(spec.name)
+            # A quota checked before the create: concurrent creates on several nodes may pass it by a few.
+            if len(await DBOS.list_schedules_async()) >= self._settings.schedule_max:
+                raise TooManySchedules(
+                    f"the application already has {self._settings.schedule_max} schedules (COMM_SCHEDULE_MAX); "
+                    "delete one first",
+                    max=self._settings.schedule_max,
+                )
+            ctx = ScheduleContext(type=wtype.name, input=params, interval_minutes=interval)
+            try:
+                await DBOS.create_schedule_async(
+                    schedule_name=spec.name,
+                    workflow_fn=_DISPATCH,
+                    schedule=cron,
+                    context=ctx.model_dump(mode="json"),
+                    automatic_backfill=spec.automatic_backfill,
+                    cron_timezone=timezone,
+                    queue_name=queue,
+                )
+            except dbos_errors.DBOSException:
+                if await DBOS.get_schedule_async(spec.name) is not None:
+                    raise ScheduleExists(spec.name) from None  # lost a race with another creator
+                raise
         if spec.paused:
             return await self.pause(spec.name, None)
         return to_info(await self._get(spec.name))
@@ -335,7 +369,7 @@ class ScheduleService:
         """Change cron or interval, input, time zone or queue; status and last fire time are kept.
 
         Raises:
-            ScheduleNotFound, InvalidCron, ValidationFailed.
+            ScheduleNotFound, InvalidCron, ScheduleTooFrequent, ValidationFailed.
         """
         given = changes.model_fields_set
         async with self._lock(name):

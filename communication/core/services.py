@@ -34,7 +34,7 @@ class Core:
         """Wire the services for ``settings`` around the process's fan-out ``hub``."""
         workflows = WorkflowControl(settings, registry)
         messages = MessageService()
-        streams = StreamService()
+        streams = StreamService(settings.page_max_bytes)
         return cls(
             settings=settings,
             registry=registry,

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     )
     sys_db_pool_size: int = Field(20, ge=2, le=200, description="System database pool size.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes (413 beyond).")
+    page_max_bytes: int = Field(
+        4 * 1_048_576,
+        ge=1024,
+        description="Byte budget of one page of a list or snapshot; the page stops before the item that would cross "
+        "it (at least one item) and says truncated with where to continue.",
+    )
     max_json_depth: int = Field(32, ge=2, le=256, description="Deepest accepted JSON nesting.")
     # Slow clients: without these a client sending a byte now and then holds a connection (and a file descriptor)
     # forever, and a few thousand of them starve /health of descriptors.
@@ -322,6 +328,15 @@ class Settings(BaseSettings):
     )
     pipeline_artifact_dir: Path | None = Field(
         None, description="Where the pipeline workflow writes its published JSON artifacts. Unset: event only."
+    )
+    schedule_min_period_seconds: int = Field(
+        60,
+        ge=1,
+        le=86_400,
+        description="Shortest time between two fires a schedule may have (a denser cron is refused, 422).",
+    )
+    schedule_max: int = Field(
+        100, ge=1, le=100_000, description="Most schedules the application may have (creating one more: 409)."
     )
     schedule_backfill_max: int = Field(
         1000, ge=1, le=100_000, description="Most runs one schedule backfill request may enqueue."

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import PackageNotFoundError
@@ -50,7 +50,9 @@ Every error is `{"error": {"code", "message", "details"}}` with a stable code (s
 """
 
 
-def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = None) -> FastAPI:
+def build_api(
+    settings: Settings, *, dashboard: bool = True, lifespan: Any = None, dependencies: Sequence[Any] = ()
+) -> FastAPI:
     """The API as a FastAPI application: routers, body limit, security state, CORS, error table.
 
     It neither launches DBOS nor starts its parts: :func:`create_app` and :func:`mount` do that.
@@ -59,6 +61,8 @@ def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = Non
         settings: the one settings object.
         dashboard: include the dashboard (``/`` and ``/ui/``).
         lifespan: the application's lifespan, if it has its own.
+        dependencies: ``Depends(...)`` run before every route's own (a host's global dependencies, for
+            :func:`mount`).
     """
     # /docs and /redoc load Swagger UI / ReDoc from the installed fastapi-offline package, not from a CDN.
     app = FastAPIOffline(
@@ -66,6 +70,7 @@ def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = Non
         version=_api_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=list(dependencies),
     )
     app.state.settings = settings
     app.state.ready = False
@@ -192,6 +197,13 @@ def mount(
     (DBOS launched) and stop before the host's shutdown code runs; DBOS itself is never launched or destroyed here.
     The API's state is ``app.state.comm`` (the sub-application).
 
+    The host's global dependencies (``FastAPI(dependencies=[Depends(auth)])``, i.e. ``app.router.dependencies``
+    when ``mount`` is called) run before every route of the API, HTTP and WebSocket, ahead of the API's own key
+    check: a host that guards everything guards the API too. A dependency that should also cover the WebSocket
+    routes takes ``HTTPConnection`` or ``Header`` parameters, not ``Request`` (FastAPI gives no ``Request`` to
+    WebSocket routes, so such a dependency fails those routes closed). Dependencies added to the host later are
+    not seen.
+
     Args:
         app: the host application.
         prefix: path prefix, e.g. ``"/comm"`` (``""``: the API's own paths at the root).
@@ -208,7 +220,9 @@ def mount(
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError("prefix must start with '/' and must not end with '/' (or be empty)")
     configured = settings if settings is not None else Settings()
-    api = build_api(configured, dashboard=dashboard)
+    # The sub-application is routed by Starlette, not by the host's router, so the host's global dependencies
+    # would never run for it: they are given to every route of the API instead.
+    api = build_api(configured, dashboard=dashboard, dependencies=app.router.dependencies)
     app.router.routes.append(_ApiMount(prefix, app=api, name="communication"))
     app.state.comm = api
     original: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context

@@ -143,12 +143,19 @@ async def sse_live(
 
 
 def seed_payload(value: Any) -> Any:
-    """What a producer posted, from a stored session event (its ``payload``).
+    """What a producer posted, rebuilt from a stored session event (its ``data`` and ``posted`` recipe, see
+    :func:`communication.core.sessions.posted_recipe`; events stored with a whole ``payload`` are served as is).
 
-    Events the server writes itself (the idle ``timeout``) have no payload: they are shown as ``type`` and
-    ``data``.
+    Events the server writes itself (the idle ``timeout``) have neither: they are shown as ``type`` and ``data``.
     """
     if isinstance(value, dict):
+        recipe = value.get("posted")
+        if recipe == "data":
+            return value.get("data")
+        if isinstance(recipe, dict) and isinstance(recipe.get("template"), dict):
+            return {k: (value.get("data") if k == "data" else v) for k, v in recipe["template"].items()}
+        if isinstance(recipe, dict) and "whole" in recipe:
+            return recipe["whole"]
         if "payload" in value:
             return value["payload"]
         return {"type": value.get("type"), "data": value.get("data")}

@@ -7,7 +7,9 @@ working directory (``--env-file`` names another) > defaults. Exit statuses (docu
 - 1: another start-up failure (DBOS itself failed to launch; the log says why);
 - 2: usage error (unknown flag) or invalid configuration, one line per problem;
 - 3: the system database cannot be reached (one line, no traceback);
-- 4: another live process holds this executor id on this database (one line naming it).
+- 4: another live process holds this executor id on this database (one line naming it);
+- 5: the executor lock was lost while running (its Postgres session ended, its lock file went): one line, and the
+  process ends at once so that no workflow runs twice.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
 EXIT_EXECUTOR_IN_USE = 4
+EXIT_LOCK_LOST = executor_lock.EXIT_LOCK_LOST
 
 #: The reloading child of ``--reload`` is a fresh process: flags reach it as environment variables, and the
 #: ``--env-file`` through this one.
@@ -48,7 +51,7 @@ def build_parser(prog: str = "python server.py") -> argparse.ArgumentParser:
         description="Serve the DBOS workflow communication API (or, with --worker, execute queued workflows). "
         "Order: flags > environment (COMM_*, DBOS_SYSTEM_DATABASE_URL) > .env > defaults.",
         epilog="Exit status: 0 stopped, 1 start-up failure, 2 usage or configuration error, 3 database unreachable, "
-        "4 executor id in use by another live process.",
+        "4 executor id in use by another live process, 5 executor lock lost while running.",
     )
     parser.add_argument("--host", help="interface to bind [COMM_HOST, default 127.0.0.1]")
     parser.add_argument("--port", type=int, help="HTTP port, 0 for a free one [COMM_PORT, default 8000]")
@@ -107,7 +110,16 @@ def prepare(settings: Settings, *, worker: bool) -> int | None:
         return _fail(str(exc), EXIT_DATABASE)
     except executor_lock.ExecutorIdInUse as exc:
         return _fail(str(exc), EXIT_EXECUTOR_IN_USE)
+    _guard_lock()
     return None
+
+
+def _guard_lock() -> None:
+    """From now on the lock is checked every second and before any recovery; losing it ends the process (exit 5)."""
+    from communication.core.ops.recovery import add_recovery_guard
+
+    add_recovery_guard(executor_lock.verify_or_exit)
+    executor_lock.watch()
 
 
 def app_factory() -> FastAPI:
@@ -126,6 +138,7 @@ def app_factory() -> FastAPI:
     status = prepare(settings, worker=False)
     if status is not None:
         raise SystemExit(status)
+    executor_lock.verify_or_exit()  # DBOS recovers at launch: only with the lock still ours
     return create_app(settings)
 
 
@@ -171,6 +184,7 @@ def main(argv: list[str] | None = None, prog: str = "python server.py") -> int:
     status = prepare(settings, worker=args.worker)
     if status is not None:
         return status
+    executor_lock.verify_or_exit()  # DBOS recovers at launch: only with the lock still ours
     try:
         if args.worker:
             from communication.node.worker_process import Worker

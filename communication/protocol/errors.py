@@ -299,6 +299,21 @@ class ScheduleExists(Conflict):
         super().__init__(f"schedule {name!r} already exists", schedule=name)
 
 
+class ScheduleTooFrequent(InvalidRequest):
+    """The schedule would fire more often than ``COMM_SCHEDULE_MIN_PERIOD_SECONDS`` allows
+    (``details.period_seconds``, ``details.min_period_seconds``)."""
+
+    code = "schedule_too_frequent"
+    status = 422
+
+
+class TooManySchedules(Conflict):
+    """The application already has ``COMM_SCHEDULE_MAX`` schedules (``details.max``); delete one first."""
+
+    code = "too_many_schedules"
+    status = 409
+
+
 # --- live delivery (issue 3) ---
 class SessionNotFound(NotFound):
     """No session has this id (nothing was ever posted to it)."""
@@ -311,6 +326,14 @@ class SessionClosed(Conflict):
     """The session received ``done``/``timeout`` or timed out idle; it accepts no more events."""
 
     code = "session_closed"
+    status = 409
+
+
+class NotASession(Conflict):
+    """A session post names a session whose workflow id (``session:{sid}``) belongs to a workflow that is not a
+    session: the post would write into another workflow's stream, so it is refused."""
+
+    code = "not_a_session"
     status = 409
 
 

@@ -34,6 +34,10 @@ class WorkflowList(BaseModel):
     workflows: list[WorkflowInfo]
     limit: int
     offset: int
+    next_offset: int | None = Field(None, description="The offset of the next page.")
+    truncated: bool = Field(
+        False, description="The page stopped at the byte budget (COMM_PAGE_MAX_BYTES); continue from next_offset."
+    )
 
 
 class WorkflowResult(BaseModel):
@@ -64,6 +68,10 @@ class StepList(BaseModel):
 
     workflow_id: str
     steps: list[StepInfo]
+    next_offset: int | None = Field(None, description="The offset (index into the steps) of the next page.")
+    truncated: bool = Field(
+        False, description="The page stopped at the byte budget (COMM_PAGE_MAX_BYTES); continue from next_offset."
+    )
 
 
 class ForkResult(BaseModel):
@@ -96,6 +104,11 @@ class EventsOut(BaseModel):
     workflow_id: str
     status: str
     events: dict[str, EventValueOut]
+    next_key: str | None = Field(None, description="With truncated: pass it as after_key for the next page.")
+    truncated: bool = Field(
+        False,
+        description="The page stopped at the byte budget (COMM_PAGE_MAX_BYTES); continue from after_key=next_key.",
+    )
 
 
 class SendResult(BaseModel):
@@ -146,4 +159,9 @@ class StreamSnapshot(BaseModel):
     complete: bool = Field(
         description="No value will ever follow next_offset: the stream is closed, or the workflow has "
         "finished and this page reaches the last value written."
+    )
+    truncated: bool = Field(
+        False,
+        description="The page stopped at the byte budget (COMM_PAGE_MAX_BYTES) before the limit: more values are "
+        "already there; continue from next_offset.",
     )

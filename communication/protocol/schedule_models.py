@@ -17,7 +17,8 @@ SCHEDULE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 _CRON_DESCRIPTION = (
     "Cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 fields with seconds first "
-    "('*/30 * * * * *'), or an alias such as '@hourly'. Give either cron or interval_minutes."
+    "('30 */5 * * * *'), or an alias such as '@hourly'; fires at least COMM_SCHEDULE_MIN_PERIOD_SECONDS apart. "
+    "Give either cron or interval_minutes."
 )
 _INTERVAL_DESCRIPTION = (
     "Run every N minutes instead of a cron: N divides 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60) or is whole "
@@ -146,6 +147,10 @@ class ScheduleList(BaseModel):
     """Schedules, by name."""
 
     schedules: list[ScheduleInfo]
+    truncated: bool = Field(
+        False, description="The page stopped at the byte budget (COMM_PAGE_MAX_BYTES); continue with after_name."
+    )
+    next_name: str | None = Field(None, description="With truncated: pass it as after_name for the next page.")
 
 
 class ScheduleRuns(BaseModel):

@@ -126,8 +126,8 @@ def test_pause_with_note_trigger_while_paused_and_resume(client: TestClient) -> 
 def test_update_changes_timing_and_input_and_keeps_the_pause(client: TestClient) -> None:
     create(client, "u1")
     client.post("/v1/schedules/u1/pause", json={"note": "editing"})
-    updated = client.patch("/v1/schedules/u1", json={"cron": "*/10 * * * * *"}).json()
-    assert (updated["cron"], updated["interval_minutes"], updated["status"]) == ("*/10 * * * * *", None, "PAUSED")
+    updated = client.patch("/v1/schedules/u1", json={"cron": "0 */10 * * * *"}).json()
+    assert (updated["cron"], updated["interval_minutes"], updated["status"]) == ("0 */10 * * * *", None, "PAUSED")
     assert updated["note"] == "editing"
     updated = client.patch("/v1/schedules/u1", json={"interval_minutes": 15}).json()
     assert (updated["cron"], updated["interval_minutes"]) == ("*/15 * * * *", 15)

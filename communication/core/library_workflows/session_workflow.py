@@ -11,6 +11,7 @@ close are one transaction, so a post racing with the timeout either lands first 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -19,17 +20,45 @@ from pydantic import BaseModel, Field
 
 from communication.adapter import session_store
 from communication.core.registry import registry
+from communication.protocol.errors import ValidationFailed
 from communication.protocol.names import STATUS_EVENT
 
 SESSION_TOPIC = "session_event"  # only closing posts send on it: they wake the workflow so it finishes now
 SESSION_STREAM = "events"
 CLOSING_TYPES = frozenset({"done", "timeout"})
 IDLE_TIMEOUT_EVENT_ID = "session-idle-timeout"
+#: Event ids the server writes itself; a producer posting one would pre-empt (or fake) the server's event.
+RESERVED_EVENT_IDS = frozenset({IDLE_TIMEOUT_EVENT_ID})
+#: The type (and DBOS workflow name) of a session's workflow.
+SESSION_TYPE = "session"
+SESSION_PREFIX = "session:"
+#: Session ids: the key pattern, short enough that ``session:`` + the id is a valid workflow id (at most 128
+#: characters, first character a letter or digit).
+SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,119}$"
+_SESSION_ID_RE = re.compile(SESSION_ID_PATTERN)
 
 
 def session_workflow_id(session_id: str) -> str:
     """The workflow id that backs a session (sessions and workflows share one id space)."""
-    return f"session:{session_id}"
+    return f"{SESSION_PREFIX}{session_id}"
+
+
+def check_session_id(session_id: str) -> str:
+    """``session_id`` if it is a valid session id. Raises ValidationFailed (field ``session_id``)."""
+    if not _SESSION_ID_RE.fullmatch(session_id):
+        raise ValidationFailed("invalid session id", field="session_id", pattern=SESSION_ID_PATTERN)
+    return session_id
+
+
+def check_not_session_namespace(type_name: str, workflow_id: str | None) -> None:
+    """Refuse a workflow of another type in the ``session:`` id namespace (sessions' workflows live there, and a
+    session post writes into whatever workflow holds ``session:{sid}``). Raises ValidationFailed (422)."""
+    if workflow_id is not None and workflow_id.startswith(SESSION_PREFIX) and type_name != SESSION_TYPE:
+        raise ValidationFailed(
+            f"workflow ids starting with {SESSION_PREFIX!r} are reserved for sessions",
+            field="workflow_id",
+            reason="reserved_namespace",
+        )
 
 
 class SessionInput(BaseModel):
@@ -79,7 +108,7 @@ async def idle_check(workflow_id: str, idle_timeout: float) -> dict[str, Any]:
 
 
 @registry.register(
-    "session",
+    SESSION_TYPE,
     SessionInput,
     "Durable session stream: events posted by external producers, in order, exactly once; 'done' closes it.",
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from dbos import DBOS
 
@@ -23,6 +24,16 @@ from communication.adapter import lifecycle
 from communication.protocol.errors import ValidationFailed
 
 log = logging.getLogger("communication.core.ops.recovery")
+
+#: Checks run before any recovery; the process entry point registers the executor-lock check here, which ends the
+#: process if the lock was lost (a process that lost its lock must not re-enqueue anything).
+_guards: list[Callable[[], None]] = []
+
+
+def add_recovery_guard(guard: Callable[[], None]) -> None:
+    """Run ``guard`` before every recovery (it raises or ends the process to prevent it)."""
+    if guard not in _guards:
+        _guards.append(guard)
 
 
 def recover_executors(executor_ids: list[str]) -> list[str]:
@@ -40,6 +51,8 @@ def recover_executors(executor_ids: list[str]) -> list[str]:
             f"{own!r} is this process's own executor id; it recovers its workflows at start",
             field="executor_ids",
         )
+    for guard in list(_guards):
+        guard()
     recovered = lifecycle.recover_pending_workflows(ids)
     log.warning("recovered %d workflows of executors %s: %s", len(recovered), ids, recovered)
     return recovered

@@ -11,10 +11,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
+from communication.core.library_workflows.session_workflow import check_not_session_namespace
 from communication.http.deps import CoreDep, EventKey, SettingsDep, Timeout, WorkflowId
 from communication.http.live import until_disconnected
 from communication.http.schemas import error_responses
 from communication.protocol.names import NOTIFICATION_TOPIC, PROGRESS_STREAM
+from communication.protocol.page_budget import json_size
 from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN
 
 router = APIRouter(tags=["seed-compatible"])
@@ -33,6 +35,7 @@ def _links(workflow_id: str) -> dict[str, str]:
 
 
 async def _start(core: CoreDep, type_name: str, workflow_id: str, params: dict[str, Any], label: str) -> dict[str, Any]:
+    check_not_session_namespace(type_name, workflow_id)
     info, created = await core.workflows.start(type_name, params, workflow_id)
     message = f"{label} workflow started" if created else f"{label} workflow already exists"
     return {"workflow_id": info.workflow_id, "message": message, "created": created, **_links(info.workflow_id)}
@@ -131,11 +134,22 @@ async def read_stream(workflow_id: WorkflowId, core: CoreDep) -> dict[str, Any]:
     """``{"workflow_id", "stream_values", "total_messages"}`` for ``progress_stream``."""
     values: list[Any] = []
     offset = 0
-    closed = False
+    closed = truncated = False
+    budget = core.settings.page_max_bytes  # one budget for the whole answer, not one per page read
     while len(values) < _STREAM_READ_CAP:
-        page = await core.streams.snapshot(workflow_id, PROGRESS_STREAM, offset, 1000)
+        page = await core.streams.snapshot(workflow_id, PROGRESS_STREAM, offset, 1000, max_bytes=budget)
         values.extend(item.value for item in page.values)
         offset, closed = page.next_offset, page.closed
+        budget -= sum(json_size(item.value) for item in page.values)
+        if page.truncated or (budget <= 0 and len(page.values) == 1000):
+            truncated = True
+            break
         if len(page.values) < 1000:
             break
-    return {"workflow_id": workflow_id, "stream_values": values, "total_messages": len(values), "closed": closed}
+    return {
+        "workflow_id": workflow_id,
+        "stream_values": values,
+        "total_messages": len(values),
+        "closed": closed,
+        "truncated": truncated,
+    }

@@ -19,6 +19,7 @@ from communication.http.live import (
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
 from communication.protocol.models import EventOut, EventsOut
+from communication.protocol.page_budget import cut
 from communication.protocol.validation import MAX_POSITION
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
@@ -31,12 +32,30 @@ router = APIRouter(prefix="/v1/workflows/{workflow_id}/events", tags=["events"])
     responses={**SSE_RESPONSE, **error_responses(404)},
 )
 async def all_events(
-    request: Request, workflow_id: WorkflowId, core: CoreDep, settings: SettingsDep, last_event_id: LastEventId = None
+    request: Request,
+    workflow_id: WorkflowId,
+    core: CoreDep,
+    settings: SettingsDep,
+    last_event_id: LastEventId = None,
+    after_key: Annotated[
+        str | None, Query(max_length=256, description="Continue after this key (a truncated page's next_key).")
+    ] = None,
 ) -> EventsOut | FrameStream:
-    """Latest value and version of every key. With ``Accept: text/event-stream``: the live watch."""
+    """Latest value and version of every key, by key; the page stops at the byte budget (``COMM_PAGE_MAX_BYTES``,
+    at least one key): ``truncated`` and ``next_key`` say where to continue. With ``Accept: text/event-stream``:
+    the live watch."""
     if wants_sse(request):
         return await event_watch(request, settings, workflow_id, resume_position(last_event_id, 1) - 1, None)
-    return visible_events(await core.events.all(workflow_id), request)
+    found = visible_events(await core.events.all(workflow_id), request)
+    keys = sorted(k for k in found.events if after_key is None or k > after_key)
+    kept, truncated = cut([(k, found.events[k]) for k in keys], settings.page_max_bytes)
+    return found.model_copy(
+        update={
+            "events": dict(kept),
+            "truncated": truncated,
+            "next_key": kept[-1][0] if truncated else None,
+        }
+    )
 
 
 @router.get(

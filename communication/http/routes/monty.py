@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
 from communication.adapter import store
+from communication.core.library_workflows.session_workflow import check_not_session_namespace
 from communication.core.live.hub import End, Hub, Item
 from communication.core.services import Core
 from communication.http.deps import CoreDep, WorkflowId
@@ -308,6 +309,7 @@ async def open_stream(
     else:
         settings = request.app.state.settings
         given = options.workflow_input(settings.monty_min_sleep_seconds, settings.monty_max_sleep_seconds)
+        check_not_session_namespace(TYPE_NAME, options.workflow_id)
         info, created = await core.workflows.start(
             TYPE_NAME, given, options.workflow_id or f"monty-python-{uuid.uuid4()}"
         )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from communication.http.deps import CoreDep, Timeout
 from communication.http.schemas import ErrorEnvelope
+from communication.protocol.page_budget import cut
 from communication.protocol.schedule_models import (
     DISPATCH_ID_PATTERN,
     SCHEDULE_NAME_PATTERN,
@@ -67,9 +68,16 @@ async def list_schedules(
     core: CoreDep,
     status: Annotated[str | None, Query(description="ACTIVE or PAUSED.")] = None,
     type: Annotated[str | None, Query(max_length=128, description="Workflow type.")] = None,
+    after_name: Annotated[
+        str | None, Query(max_length=256, description="Continue after this name (a truncated page's next_name).")
+    ] = None,
 ) -> ScheduleList:
-    """Every schedule of this application, by name."""
-    return await core.schedules.list(status=status, type_name=type)
+    """Every schedule of this application, by name; the page stops at the byte budget (``COMM_PAGE_MAX_BYTES``, at
+    least one schedule): ``truncated`` and ``next_name`` say where to continue."""
+    found = await core.schedules.list(status=status, type_name=type)
+    rest = [s for s in found.schedules if after_name is None or s.name > after_name]
+    kept, truncated = cut(rest, core.settings.page_max_bytes)
+    return ScheduleList(schedules=kept, truncated=truncated, next_name=kept[-1].name if truncated else None)
 
 
 @router.get("/{name}", summary="Describe a schedule: next fire times and recent runs", responses=_errors(_NOT_FOUND))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
-from communication.core.library_workflows.session_workflow import SESSION_STREAM
+from communication.core.library_workflows.session_workflow import SESSION_ID_PATTERN, SESSION_STREAM
 from communication.http.deps import CoreDep, SettingsDep
 from communication.http.frames import sse_seed_session
 from communication.http.live import SSE_RESPONSE, LastEventId, frames_of, hub_of, resume_position, sse
@@ -19,7 +19,14 @@ from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTE
 
 router = APIRouter(tags=["sessions"])
 
-SessionId = Annotated[str, Path(pattern=KEY_PATTERN, description="Session id.", examples=["job-42"])]
+SessionId = Annotated[
+    str,
+    Path(
+        pattern=SESSION_ID_PATTERN,
+        description="Session id (up to 120 characters: `session:` + the id is its workflow's id).",
+        examples=["job-42"],
+    ),
+]
 IdempotencyHeader = Annotated[
     str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, description="Event id.")
 ]

@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from communication.core.library_workflows.session_workflow import check_not_session_namespace
 from communication.http.deps import CoreDep, Timeout, WorkflowId
 from communication.http.schemas import ForkRequest, StartWorkflowRequest, error_responses
 from communication.protocol.models import ForkResult, StepList, WorkflowInfo, WorkflowList, WorkflowResult
+from communication.protocol.page_budget import cut
 from communication.protocol.validation import BoundedDatetime
 
 router = APIRouter(prefix="/v1", tags=["workflows"])
@@ -47,6 +49,7 @@ async def start_workflow(body: StartWorkflowRequest, core: CoreDep, response: Re
     A ``type`` this server has no registration for is enqueued by DBOS workflow name when ``queue`` is given
     (gateway mode: another application's workers run it); without ``queue`` it is 422 unknown_workflow_type.
     """
+    check_not_session_namespace(body.type, body.workflow_id)
     info, created = await core.workflows.start(
         body.type, body.input, body.workflow_id, args=body.args, queue=body.queue
     )
@@ -70,8 +73,11 @@ async def list_workflows(
         Query(max_length=256, description="Owning DBOS application name. Default: every application's workflows."),
     ] = None,
 ) -> WorkflowList:
-    """Filter by status, type, creation time and owning application; page with limit/offset."""
-    return await core.workflows.list(
+    """Filter by status, type, creation time and owning application; page with limit/offset.
+
+    The page also stops at the byte budget (``COMM_PAGE_MAX_BYTES``): ``truncated`` and ``next_offset`` say so.
+    """
+    page = await core.workflows.list(
         status=status,
         type_name=type,
         created_after=created_after,
@@ -80,6 +86,8 @@ async def list_workflows(
         offset=offset,
         application=application,
     )
+    kept, truncated = cut(page.workflows, core.settings.page_max_bytes)
+    return page.model_copy(update={"workflows": kept, "truncated": truncated, "next_offset": page.offset + len(kept)})
 
 
 @router.get("/workflows/{workflow_id}", summary="Get a workflow's status", responses=error_responses(404))
@@ -130,6 +138,13 @@ async def fork_workflow(workflow_id: WorkflowId, body: ForkRequest, core: CoreDe
 @router.get(
     "/workflows/{workflow_id}/steps", summary="List a workflow's recorded steps", responses=error_responses(404)
 )
-async def list_steps(workflow_id: WorkflowId, core: CoreDep) -> StepList:
-    """Steps with outputs, errors and timing."""
-    return await core.workflows.steps(workflow_id)
+async def list_steps(
+    workflow_id: WorkflowId,
+    core: CoreDep,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Index of the first step to return.")] = 0,
+) -> StepList:
+    """Steps with outputs, errors and timing, from ``offset``; the page stops at the byte budget
+    (``COMM_PAGE_MAX_BYTES``, at least one step): ``truncated`` and ``next_offset`` say where to continue."""
+    found = await core.workflows.steps(workflow_id)
+    kept, truncated = cut(found.steps[offset:], core.settings.page_max_bytes)
+    return found.model_copy(update={"steps": kept, "truncated": truncated, "next_offset": offset + len(kept)})

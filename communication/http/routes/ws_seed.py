@@ -33,6 +33,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from communication.core.library_workflows.session_workflow import check_not_session_namespace
 from communication.core.live.hub import End, Hub, Item
 from communication.core.security.credentials import AccessControl
 from communication.core.services import Core
@@ -155,6 +156,7 @@ class SeedSocket:
         if type_name == FAST_TEMPORAL:
             # Like every seed endpoint: pause between steps so progress can be watched.
             args.setdefault("step_delay_seconds", self.settings.demo_step_delay_seconds)
+        check_not_session_namespace(type_name, frame.workflow_id)
         info, _created = await self.core.workflows.start(type_name, args, frame.workflow_id)
         task = asyncio.create_task(self._relay(info.workflow_id))
         self.relays.add(task)
