@@ -26,13 +26,16 @@ class StreamService:
     async def snapshot(self, workflow_id: str, key: str, offset: int, limit: int) -> StreamSnapshot:
         """Up to ``limit`` values from ``offset`` with ``next_offset`` and flags. Raises WorkflowNotFound.
 
-        A stream that was never written reads as empty (it may be written later).
+        A stream that was never written reads as empty (it may be written later). A page ends before a value this
+        server cannot decode (``next_offset`` is its offset); a read from that offset raises ValueNotDecodable.
         """
         page = await asyncio.to_thread(store.read_stream, workflow_id, key, offset, limit)
         if page is None:
             raise WorkflowNotFound(workflow_id)
+        if page.undecodable is not None and not page.values:
+            raise page.undecodable  # at this offset; the values before it were delivered by earlier pages
         complete = page.closed
-        if not complete and store.is_terminal(page.status) and len(page.values) < limit:
+        if not complete and page.undecodable is None and store.is_terminal(page.status) and len(page.values) < limit:
             # Finished workflow and the page ended before the limit: nothing more will ever be written.
             complete = True
         return StreamSnapshot(
