@@ -158,17 +158,9 @@ def to_info(schedule: WorkflowSchedule) -> ScheduleInfo:
     )
 
 
-def _run(dispatch_id: str, status: Any = None) -> ScheduleRun:
-    """A run from DBOS's workflow status of its dispatch (or from the id alone, when just enqueued)."""
-    run = ScheduleRun(dispatch_id=dispatch_id, workflow_id=run_workflow_id(dispatch_id))
-    if status is not None:
-        args = status.input["args"] if status.input else ()
-        run.scheduled_at = args[0] if args and isinstance(args[0], datetime) else None
-        run.status = status.status
-        run.created_at = datetime.fromtimestamp(status.created_at / 1000, tz=UTC) if status.created_at else None
-        run.updated_at = datetime.fromtimestamp(status.updated_at / 1000, tz=UTC) if status.updated_at else None
-        run.error = None if status.error is None else f"{type(status.error).__name__}: {status.error}"
-    return run
+def _run(dispatch_id: str) -> ScheduleRun:
+    """A run from the id alone, when just enqueued."""
+    return ScheduleRun(dispatch_id=dispatch_id, workflow_id=run_workflow_id(dispatch_id))
 
 
 async def read_row(workflow_id: str) -> WorkflowRow | None:
@@ -299,9 +291,15 @@ class ScheduleService:
         """The schedule's ``limit`` newest runs."""
         await self._get(name)
         rows = await DBOS.list_workflows_async(
-            schedule_name=name, sort_desc=True, limit=limit, load_input=True, load_output=False
+            schedule_name=name, sort_desc=True, limit=limit, load_input=False, load_output=False
         )
-        return ScheduleRunList(schedule=name, runs=[_run(r.workflow_id, r) for r in rows])
+        # Values are decoded by the adapter (DBOS's listing would unpickle them without restriction; unclaimed
+        # rows of other applications can match the filter).
+        runs = []
+        for r in rows:
+            row = await read_row(r.workflow_id)
+            runs.append(_run(r.workflow_id) if row is None else _run_from_row(r.workflow_id, row))
+        return ScheduleRunList(schedule=name, runs=runs)
 
     async def run_result(self, name: str, dispatch_id: str, timeout: float) -> ScheduleRunResult:
         """Wait up to ``timeout`` seconds for a run to finish (it may still be queued) and return it.
