@@ -309,3 +309,63 @@ def test_own_types_never_go_to_another_applications_queue(database_url: str, tmp
             assert started.status_code == 201, started.text
     finally:
         other.stop()
+
+
+class _Reduces:
+    """Pickles as a call of ``os.system``: decoding it must refuse, never call it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _Plain:
+    """An ordinary class instance (pickled by reference to its class)."""
+
+    def __init__(self) -> None:
+        self.a = 1
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 4, 5])
+def test_safe_decoder_refuses_every_global_and_keeps_plain_data(protocol: int, tmp_path: Path) -> None:
+    import datetime
+    import decimal
+    import pickle
+
+    from communication.adapter.safe_decode import UndecodableValue, decode_error_raw, decode_raw
+
+    marker = tmp_path / "pwned"
+    plain = {
+        "s": "x",
+        "n": [1, 2.5, None, True],
+        "t": (1, "a"),
+        "b": b"\x00",
+        "set": {1, 2},
+        "when": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+        "day": datetime.date(2026, 1, 2),
+        "price": decimal.Decimal("1.10"),
+    }
+    assert decode_raw(_b64(pickle.dumps(plain, protocol=protocol)), "py_pickle") == plain
+    assert decode_raw(_b64(pickle.dumps("legacy", protocol=protocol)), None) == "legacy"  # no marker: DBOS default
+    assert decode_raw('{"a":[1]}', "portable_json") == {"a": [1]}
+    for hostile in (_Reduces(marker), [1, _Reduces(marker)], _Plain(), {"k": _Plain}, print):
+        with pytest.raises(UndecodableValue):
+            decode_raw(_b64(pickle.dumps(hostile, protocol=protocol)), "py_pickle")
+    for bad in ("not base64!", _b64(b"garbage")):
+        with pytest.raises(UndecodableValue):
+            decode_raw(bad, "py_pickle")
+    with pytest.raises(UndecodableValue):
+        decode_raw("{}", "some_custom_serializer")
+    assert decode_error_raw(_b64(pickle.dumps(ValueError("bad"), protocol=protocol)), "py_pickle") == "ValueError: bad"
+    assert decode_error_raw('{"name":"E","message":"m"}', "portable_json") == "E: m"
+    with pytest.raises(UndecodableValue):
+        decode_error_raw(_b64(pickle.dumps(_Reduces(marker), protocol=protocol)), "py_pickle")
+    assert not marker.exists()

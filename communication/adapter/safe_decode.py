@@ -19,6 +19,7 @@ deserializes a value another application may have written.
 
 from __future__ import annotations
 
+import _compat_pickle
 import base64
 import binascii
 import builtins
@@ -34,6 +35,14 @@ from communication.protocol.errors import ValueNotDecodable
 PORTABLE_JSON = "portable_json"
 PICKLE = "py_pickle"
 
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """Stands in for ``_codecs.encode``, which pickle protocols 0-2 use to rebuild ``bytes``: latin-1 only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("refusing _codecs.encode other than the latin-1 form pickle writes for bytes")
+    return text.encode("latin-1")
+
+
 #: The only globals a stored pickle may name: plain value types whose reconstruction runs no user code.
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("datetime", "datetime"): datetime.datetime,
@@ -46,13 +55,22 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("builtins", "frozenset"): frozenset,
     ("builtins", "bytearray"): bytearray,
     ("builtins", "complex"): complex,
+    ("_codecs", "encode"): _latin1_bytes,
 }
+
+
+def _python3_name(module: str, name: str) -> tuple[str, str]:
+    """Protocols 0-2 write Python 2 names (``__builtin__.set``); map them as the standard unpickler does."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
 class _PlainDataUnpickler(pickle.Unpickler):
     """Unpickles plain data only: every global other than the value types above is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = _python3_name(module, name)
         found = _ALLOWED_GLOBALS.get((module, name))
         if found is None:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain data is decoded")
@@ -67,6 +85,7 @@ class _ErrorUnpickler(_PlainDataUnpickler):
     code; any other exception class (an application's own) is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = _python3_name(module, name)
         if module == "builtins":
             found = getattr(builtins, name, None)
             if isinstance(found, type) and issubclass(found, BaseException):
