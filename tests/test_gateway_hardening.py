@@ -334,6 +334,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("protocol", [0, 1, 2, 4, 5])
 def test_safe_decoder_refuses_every_global_and_keeps_plain_data(protocol: int, tmp_path: Path) -> None:
     import datetime
