@@ -137,15 +137,18 @@ class WorkflowControl:
         """Start a workflow; starting an existing id returns it and runs nothing.
 
         A registered type is validated and started here (or enqueued: on ``queue``, the type's own queue, or the
-        work queue). A name this server does not have, given with ``queue``, is enqueued by name on that DBOS
-        queue for another application's workers (``raw_input`` → keyword arguments, ``args`` → positional).
+        work queue). A name this server does not have, given with ``queue`` and allow-listed for it
+        (``gateway_workflows``), is enqueued by name on that DBOS queue for another application's workers
+        (``raw_input`` → keyword arguments, ``args`` → positional), with ``gateway_start_timeout_sec`` as its
+        DBOS workflow timeout.
 
         Returns:
             ``(info, created)``; ``created`` is false when the id already existed.
 
         Raises:
-            UnknownWorkflowType (no such type and no queue), ValidationFailed, QueueNotFound,
-            WorkflowIdConflict (the id belongs to another type).
+            UnknownWorkflowType (no such type and no queue; a name not in ``gateway_workflows`` for that queue; one
+            of this process's own DBOS functions), ValidationFailed (also: a registered type on another application's
+            queue), QueueNotFound, WorkflowIdConflict (the id belongs to another type).
         """
         wtype = self._registry.find(type_name)
         if wtype is None and queue is None:
