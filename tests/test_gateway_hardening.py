@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,17 @@ def evil_input(value):
     return "ok"
 
 
+@DBOS.workflow(name="evil_later")
+def evil_later():
+    DBOS.set_event("status", "waiting")
+    DBOS.recv("go", timeout_seconds=120)
+    DBOS.write_stream("t", "a")
+    DBOS.write_stream("t", Evil())
+    DBOS.set_event("later", Evil())
+    DBOS.set_event("after", "ok")
+    return "done"
+
+
 @DBOS.workflow(name="plain")
 def plain(n):
     return {"n": n}
@@ -92,7 +104,12 @@ stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 DBOS.launch()
 DBOS.register_queue("agents", polling_interval_sec=0.05)
-STARTS = (("evil-values", evil_values, ()), ("evil-error", evil_error, ()), ("evil-input", evil_input, (Evil(),)))
+STARTS = (
+    ("evil-values", evil_values, ()),
+    ("evil-error", evil_error, ()),
+    ("evil-input", evil_input, (Evil(),)),
+    ("evil-later", evil_later, ()),
+)
 for wid, fn, args in STARTS:
     with SetWorkflowID(wid):
         handle = DBOS.start_workflow(fn, *args)
@@ -249,6 +266,32 @@ def test_foreign_pickles_are_never_unpickled_on_any_read_path(evil_gateway: Serv
     assert not marker.exists(), "a foreign pickle's __reduce__ ran inside the server"
 
 
+def test_values_that_arrive_while_readers_wait_are_never_unpickled(evil_gateway: ServerProcess, marker: Path) -> None:
+    url = evil_gateway.url
+    base = f"{url}/v1/workflows/evil-later"
+    assert _get(f"{base}/events/status", timeout=30).json()["value"] == "waiting"
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        blocked = pool.submit(_get, f"{base}/events/later", timeout=60)  # waits on the live feed
+        tail = pool.submit(_sse, f"{base}/streams/t/live")
+        watch = pool.submit(_sse, f"{base}/events/live", keys="later,after")
+        # Readers are attached once their requests are in flight; the workflow waits until this message.
+        sent = httpx.post(f"{base}/messages", json={"topic": "go", "message": "now"}, timeout=30)
+        assert sent.status_code in (200, 202), sent.text
+        _not_decodable(blocked.result(timeout=90), "later")
+        frames = tail.result(timeout=90)
+        watched = watch.result(timeout=90)
+    assert [d for e, d in frames if e == "value"] == ["a"]
+    assert frames[-1][1]["reason"] == "value_not_decodable" and frames[-1][1]["next_offset"] == 1
+    changes = [d for e, d in watched if e != "end"]
+    assert [(d["key"], d.get("error", {}).get("code")) for d in changes] == [
+        ("later", "value_not_decodable"),
+        ("after", None),
+    ]
+    assert _get(f"{base}/events/after").json()["value"] == "ok"
+    assert _get(f"{base}/result", timeout=60).json()["output"] == "done"
+    assert not marker.exists(), "a foreign pickle's __reduce__ ran inside the server"
+
+
 def test_start_by_name_only_for_allow_listed_workflows(evil_gateway: ServerProcess) -> None:
     url = evil_gateway.url
     refused = [
@@ -263,7 +306,7 @@ def test_start_by_name_only_for_allow_listed_workflows(evil_gateway: ServerProce
         assert r.status_code == 422, (body, r.text)
         assert r.json()["error"]["code"] == "unknown_workflow_type", (body, r.text)
     listed = _get(f"{url}/v1/workflows", limit=200).json()["workflows"]
-    assert {w["type"] for w in listed} <= {"evil_values", "evil_error", "evil_input"}  # nothing was enqueued
+    assert {w["type"] for w in listed} <= {"evil_values", "evil_error", "evil_input", "evil_later"}  # none enqueued
 
     ok = httpx.post(f"{url}/v1/workflows", json={"type": "plain", "queue": "agents", "args": [3]}, timeout=30)
     assert ok.status_code == 201, ok.text
