@@ -18,7 +18,7 @@ from dbos import DBOS
 PRIVATE_NAMES: list[tuple[str, str]] = [
     ("dbos._dbos", "_get_dbos_instance"),
     ("dbos._dbos", "_dbos_global_instance"),
-    ("dbos._serialization", "deserialize_value"),
+    ("dbos._serialization", "DBOSDefaultSerializer"),
     ("dbos._sys_db", "SystemDatabase"),
     ("dbos._sys_db", "SendMessage"),
     ("dbos._sys_db", "is_serialized_stream_closed_sentinel"),
@@ -34,7 +34,35 @@ PRIVATE_NAMES: list[tuple[str, str]] = [
 ]
 #: Tables and the columns of them the adapter reads (``SystemDatabase.tables``).
 TABLES: dict[str, set[str]] = {
-    "workflow_status": {"workflow_uuid", "status"},
+    "workflow_status": {
+        "workflow_uuid",
+        "status",
+        "name",
+        "inputs",
+        "output",
+        "error",
+        "serialization",
+        "created_at",
+        "updated_at",
+        "executor_id",
+        "queue_name",
+        "forked_from",
+        "schedule_name",
+        "application_name",
+    },
+    "workflow_input": {"workflow_uuid", "inputs"},
+    "workflow_output": {"workflow_uuid", "output", "error"},
+    "operation_outputs": {
+        "workflow_uuid",
+        "function_id",
+        "function_name",
+        "output",
+        "error",
+        "child_workflow_id",
+        "started_at_epoch_ms",
+        "completed_at_epoch_ms",
+        "serialization",
+    },
     "workflow_events_history": {"workflow_uuid", "key", "value", "serialization", "function_id"},
     "streams": {"workflow_uuid", "key", "offset", "value", "serialization", "function_id"},
     "notifications": {"message_uuid", "destination_uuid", "topic"},
@@ -58,9 +86,9 @@ def check_static() -> list[str]:
         return problems
     ser = importlib.import_module("dbos._serialization")
     sys_db = importlib.import_module("dbos._sys_db")
-    params = list(inspect.signature(ser.deserialize_value).parameters)
-    if len(params) != 3:
-        problems.append(f"deserialize_value(value, serialization, serializer) now takes {params}")
+    # adapter/safe_decode.py decodes by these serialization names (and only these).
+    if ser.DBOSPortableJSON.name() != "portable_json" or ser.DBOSDefaultSerializer.name() != "py_pickle":
+        problems.append("DBOS's serialization names are no longer 'portable_json' / 'py_pickle'")
     send = set(inspect.signature(sys_db.SystemDatabase.send_bulk_with_connection).parameters)
     for name in ("serialization_type", "function_name", "send_to_forks"):
         if name not in send:

@@ -52,3 +52,10 @@ def recover_pending_workflows(executor_ids: list[str]) -> list[str]:
     """Re-enqueue the PENDING workflows of other executors (``DBOS._recover_pending_workflows``); their ids."""
     handles = DBOS._recover_pending_workflows(executor_ids)
     return [h.get_workflow_id() for h in handles]
+
+
+def is_local_dbos_function(name: str) -> bool:
+    """Whether this process registered a DBOS workflow of this name (``DBOS._registry.workflow_info_map``): its own
+    functions, which a gateway must never start by name on another application's queue."""
+    instance = dbos_module._dbos_global_instance
+    return instance is not None and name in instance._registry.workflow_info_map

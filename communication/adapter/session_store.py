@@ -114,7 +114,7 @@ def append_event(
             return Appended("other_type")
         if row[2] is not None:  # markers are written as portable JSON integers
             return Appended(
-                "duplicate", int(_decode(sysdb, row[2], PORTABLE_NAME, workflow_id=workflow_id, key=key, kind="stream"))
+                "duplicate", int(_decode(row[2], PORTABLE_NAME, workflow_id=workflow_id, key=key, kind="stream"))
             )
         last = None if row[3] is None else (row[3], row[4], row[5])
         if (last is not None and is_serialized_stream_closed_sentinel(last[1], last[2])) or is_terminal(str(row[0])):
@@ -122,7 +122,7 @@ def append_event(
         if idle_before is not None:
             activity = float(row[1]) / 1000
             if last is not None:
-                previous = _decode(sysdb, last[1], last[2], workflow_id=workflow_id, key=key, kind="stream")
+                previous = _decode(last[1], last[2], workflow_id=workflow_id, key=key, kind="stream")
                 if isinstance(previous, dict) and isinstance(previous.get("timestamp"), int | float):
                     activity = float(previous["timestamp"])
             if activity > idle_before:
@@ -179,7 +179,7 @@ def session_state(workflow_id: str, key: str) -> SessionState | None:
     events = int(last_two[0][0]) + (0 if closed else 1)
     closed_by = None
     if newest is not None:
-        value = _decode(sysdb, newest[1], newest[2], workflow_id=workflow_id, key=key, kind="stream")
+        value = _decode(newest[1], newest[2], workflow_id=workflow_id, key=key, kind="stream")
         if isinstance(value, dict):
             if isinstance(value.get("timestamp"), int | float):
                 activity = float(value["timestamp"])

@@ -18,10 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from dbos._dbos import _get_dbos_instance
-from dbos._serialization import WorkflowSerializationFormat, deserialize_value
+from dbos._serialization import WorkflowSerializationFormat
 from dbos._sys_db import SendMessage, SystemDatabase, is_serialized_stream_closed_sentinel
 from dbos._sys_db import workflow_is_active as _dbos_workflow_is_active
 
+from communication.adapter.safe_decode import decode_value
 from communication.protocol.errors import ValueNotDecodable
 
 
@@ -50,28 +51,14 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
-def _decode(
-    sysdb: SystemDatabase, value: str | None, serialization: str | None, *, workflow_id: str, key: str, kind: str
-) -> Any:
-    """Decode one stored value.
+def _decode(value: str | None, serialization: str | None, *, workflow_id: str, key: str, kind: str) -> Any:
+    """Decode one stored value without ever running code it names (:mod:`communication.adapter.safe_decode`).
 
     Raises:
-        ValueNotDecodable: the value was written by another application in a serialization this process cannot
-            read (typically a pickle of that application's classes); names the workflow, the key and the fix.
+        ValueNotDecodable: the value is not portable JSON nor a pickle of plain data (typically another
+            application's pickled class); names the workflow, the key and the fix.
     """
-    try:
-        return deserialize_value(value, serialization, sysdb.serializer)
-    except Exception as exc:
-        raise ValueNotDecodable(
-            f"the {kind} {key!r} of workflow {workflow_id!r} cannot be decoded by this server "
-            f"({type(exc).__name__}: {exc}); make the writing application use portable JSON serialization "
-            "(serialization_type=WorkflowSerializationFormat.PORTABLE on its workflows)",
-            workflow_id=workflow_id,
-            key=key,
-            kind=kind,
-            serialization=serialization,
-            reason=type(exc).__name__,
-        ) from exc
+    return decode_value(value, serialization, workflow_id=workflow_id, key=key, kind=kind)
 
 
 def workflow_status(workflow_id: str) -> str | None:
@@ -85,10 +72,14 @@ def workflow_status(workflow_id: str) -> str | None:
 
 @dataclass(frozen=True)
 class EventValue:
-    """The latest value of one event key and its version (the DBOS step id that set it; increases per set)."""
+    """The latest value of one event key and its version (the DBOS step id that set it; increases per set).
+
+    ``error`` is set (and ``value`` is ``None``) when this one value cannot be decoded: its neighbours still read.
+    """
 
     value: Any
     version: int
+    error: ValueNotDecodable | None = None
 
 
 def read_events(workflow_id: str) -> tuple[str | None, dict[str, EventValue]]:
@@ -118,23 +109,29 @@ def read_events(workflow_id: str) -> tuple[str | None, dict[str, EventValue]]:
             .where(hist.c.workflow_uuid == workflow_id)
             .order_by(hist.c.key)
         ).fetchall()
-    events = {
-        str(r[0]): EventValue(
-            _decode(sysdb, r[1], r[2], workflow_id=workflow_id, key=str(r[0]), kind="event"), int(r[3])
-        )
-        for r in rows
-    }
+    events: dict[str, EventValue] = {}
+    for r in rows:
+        key = str(r[0])
+        try:
+            events[key] = EventValue(_decode(r[1], r[2], workflow_id=workflow_id, key=key, kind="event"), int(r[3]))
+        except ValueNotDecodable as exc:
+            events[key] = EventValue(None, int(r[3]), exc)
     return str(status[0]), events
 
 
 @dataclass(frozen=True)
 class StreamSlice:
-    """Values of one stream from ``offset``: ``values[i]`` is at offset ``offset + i``."""
+    """Values of one stream from ``offset``: ``values[i]`` is at offset ``offset + i``.
+
+    ``undecodable`` is set when the value at :attr:`next_offset` cannot be decoded: the slice holds every value
+    before it, and a reader reports that error at that offset.
+    """
 
     status: str
     offset: int
     values: list[Any]
     closed: bool
+    undecodable: ValueNotDecodable | None = None
 
     @property
     def next_offset(self) -> int:
@@ -163,6 +160,7 @@ def read_stream(workflow_id: str, key: str, offset: int, limit: int) -> StreamSl
         ).fetchall()
     values: list[Any] = []
     closed = False
+    undecodable: ValueNotDecodable | None = None
     for expected, row in enumerate(rows, start=offset):
         if int(row[0]) != expected:
             break  # a gap can only be a write not yet visible; stop at the first hole
@@ -171,8 +169,12 @@ def read_stream(workflow_id: str, key: str, offset: int, limit: int) -> StreamSl
             break
         if len(values) == limit:
             break
-        values.append(_decode(sysdb, row[1], row[2], workflow_id=workflow_id, key=key, kind="stream"))
-    return StreamSlice(str(status[0]), offset, values, closed)
+        try:
+            values.append(_decode(row[1], row[2], workflow_id=workflow_id, key=key, kind="stream"))
+        except ValueNotDecodable as exc:
+            undecodable = exc  # the values before it are delivered; the reader reports this one at its offset
+            break
+    return StreamSlice(str(status[0]), offset, values, closed, undecodable)
 
 
 @dataclass(frozen=True)
@@ -321,11 +323,12 @@ def insert_message(c: sa.Connection, destination_id: str, message: Any, topic: s
 
 @dataclass(frozen=True)
 class EventChange:
-    """One ``set_event`` from the durable history."""
+    """One ``set_event`` from the durable history; ``error`` set (``value`` ``None``) if it cannot be decoded."""
 
     key: str
     value: Any
     version: int
+    error: ValueNotDecodable | None = None
 
 
 def read_event_changes(workflow_id: str, after_version: int, limit: int) -> tuple[str | None, list[EventChange]]:
@@ -343,9 +346,13 @@ def read_event_changes(workflow_id: str, after_version: int, limit: int) -> tupl
             .order_by(hist.c.function_id)
             .limit(limit)
         ).fetchall()
-    return str(status[0]), [
-        EventChange(
-            str(r[0]), _decode(sysdb, r[1], r[2], workflow_id=workflow_id, key=str(r[0]), kind="event"), int(r[3])
-        )
-        for r in rows
-    ]
+    changes: list[EventChange] = []
+    for r in rows:
+        key = str(r[0])
+        try:
+            changes.append(
+                EventChange(key, _decode(r[1], r[2], workflow_id=workflow_id, key=key, kind="event"), int(r[3]))
+            )
+        except ValueNotDecodable as exc:
+            changes.append(EventChange(key, None, int(r[3]), exc))
+    return str(status[0]), changes

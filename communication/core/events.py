@@ -17,6 +17,13 @@ from communication.protocol.errors import EventNotFound, WorkflowNotFound
 from communication.protocol.models import EventOut, EventsOut, EventValueOut
 
 
+def _event_out(workflow_id: str, key: str, found: store.EventValue) -> EventOut:
+    """One key's answer; raises ValueNotDecodable for a value of only this key that cannot be decoded."""
+    if found.error is not None:
+        raise found.error
+    return EventOut(workflow_id=workflow_id, key=key, value=found.value, version=found.version)
+
+
 class EventService:
     """Event reads over DBOS's system database; blocking reads wait on the process's fan-out hub."""
 
@@ -32,7 +39,10 @@ class EventService:
         return EventsOut(
             workflow_id=workflow_id,
             status=status,
-            events={k: EventValueOut(value=v.value, version=v.version) for k, v in events.items()},
+            events={
+                k: EventValueOut(value=v.value, version=v.version, error=None if v.error is None else v.error.to_dict())
+                for k, v in events.items()
+            },
         )
 
     async def get(self, workflow_id: str, key: str, timeout: float, after_version: int | None = None) -> EventOut:
@@ -46,6 +56,7 @@ class EventService:
         Raises:
             WorkflowNotFound: no such workflow.
             TooManySubscriptions, SubscriptionCapacity: the wait would exceed a live-subscription cap.
+            ValueNotDecodable: this key's value cannot be decoded (another key's undecodable value never fails it).
             EventNotFound: not set in time (``details.reason == 'timeout'``), or the workflow has finished
                 without setting it (``'workflow_finished'``, answered at once).
         """
@@ -55,7 +66,7 @@ class EventService:
             raise WorkflowNotFound(workflow_id)
         found = events.get(key)
         if found is not None and found.version > floor:
-            return EventOut(workflow_id=workflow_id, key=key, value=found.value, version=found.version)
+            return _event_out(workflow_id, key, found)
         if not store.is_terminal(status) and timeout > 0:
             newest = max((v.version for v in events.values()), default=0)
             watch = self._hub.follow_events(workflow_id, newest)  # existence and current values just read
@@ -65,6 +76,8 @@ class EventService:
                         if isinstance(item, End):
                             break  # the workflow finished (or the server is stopping): settle below
                         change = item.value
+                        if change["key"] == key and change["version"] > floor and "error" in change:
+                            break  # this value cannot be decoded: the read below raises its error
                         if change["key"] == key and change["version"] > floor:
                             return EventOut(
                                 workflow_id=workflow_id, key=key, value=change["value"], version=change["version"]
@@ -76,7 +89,7 @@ class EventService:
             status, events = await asyncio.to_thread(store.read_events, workflow_id)
             found = events.get(key)
             if found is not None and found.version > floor:
-                return EventOut(workflow_id=workflow_id, key=key, value=found.value, version=found.version)
+                return _event_out(workflow_id, key, found)
         if status is not None and store.is_terminal(status):
             raise EventNotFound(
                 f"workflow {workflow_id!r} finished ({status}) without setting {key!r}"

@@ -20,17 +20,20 @@ fire once in between; edits are serialised per process only (two nodes editing o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
+import time
 from datetime import UTC, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
-from dbos import DBOS, ScheduleInput, WorkflowHandleAsync, WorkflowSchedule
+from dbos import DBOS, ScheduleInput, WorkflowSchedule
 from dbos import error as dbos_errors
 
-from communication.adapter import store
+from communication.adapter import store, workflow_rows
+from communication.adapter.workflow_rows import WorkflowRow
 from communication.core.library_workflows.scheduled_dispatch import (
     SCHEDULED_DISPATCH,
     ScheduleContext,
@@ -46,6 +49,7 @@ from communication.protocol.errors import (
     ScheduleTooFrequent,
     TooManySchedules,
     ValidationFailed,
+    ValueNotDecodable,
     WorkflowNotFound,
 )
 from communication.protocol.schedule_models import (
@@ -168,16 +172,26 @@ def to_info(schedule: WorkflowSchedule) -> ScheduleInfo:
     )
 
 
-def _run(dispatch_id: str, status: Any = None) -> ScheduleRun:
-    """A run from DBOS's workflow status of its dispatch (or from the id alone, when just enqueued)."""
-    run = ScheduleRun(dispatch_id=dispatch_id, workflow_id=run_workflow_id(dispatch_id))
-    if status is not None:
-        args = status.input["args"] if status.input else ()
+def _run(dispatch_id: str) -> ScheduleRun:
+    """A run from the id alone, when just enqueued."""
+    return ScheduleRun(dispatch_id=dispatch_id, workflow_id=run_workflow_id(dispatch_id))
+
+
+async def read_row(workflow_id: str) -> WorkflowRow | None:
+    """The workflow's status row read by the adapter, values still encoded."""
+    return await asyncio.to_thread(workflow_rows.read_workflow, workflow_id)
+
+
+def _run_from_row(dispatch_id: str, row: WorkflowRow) -> ScheduleRun:
+    """A run from its dispatch's status row, values decoded safely (an undecodable one reads as absent)."""
+    run = ScheduleRun(dispatch_id=dispatch_id, workflow_id=run_workflow_id(dispatch_id), status=row.status)
+    with contextlib.suppress(ValueNotDecodable):
+        args = (row.input() or {}).get("args") or ()
         run.scheduled_at = args[0] if args and isinstance(args[0], datetime) else None
-        run.status = status.status
-        run.created_at = datetime.fromtimestamp(status.created_at / 1000, tz=UTC) if status.created_at else None
-        run.updated_at = datetime.fromtimestamp(status.updated_at / 1000, tz=UTC) if status.updated_at else None
-        run.error = None if status.error is None else f"{type(status.error).__name__}: {status.error}"
+    run.created_at = datetime.fromtimestamp(row.created_at / 1000, tz=UTC) if row.created_at else None
+    run.updated_at = datetime.fromtimestamp(row.updated_at / 1000, tz=UTC) if row.updated_at else None
+    with contextlib.suppress(ValueNotDecodable):
+        run.error = row.error()
     return run
 
 
@@ -311,9 +325,15 @@ class ScheduleService:
         """The schedule's ``limit`` newest runs."""
         await self._get(name)
         rows = await DBOS.list_workflows_async(
-            schedule_name=name, sort_desc=True, limit=limit, load_input=True, load_output=False
+            schedule_name=name, sort_desc=True, limit=limit, load_input=False, load_output=False
         )
-        return ScheduleRunList(schedule=name, runs=[_run(r.workflow_id, r) for r in rows])
+        # Values are decoded by the adapter (DBOS's listing would unpickle them without restriction; unclaimed
+        # rows of other applications can match the filter).
+        runs = []
+        for r in rows:
+            row = await read_row(r.workflow_id)
+            runs.append(_run(r.workflow_id) if row is None else _run_from_row(r.workflow_id, row))
+        return ScheduleRunList(schedule=name, runs=runs)
 
     async def run_result(self, name: str, dispatch_id: str, timeout: float) -> ScheduleRunResult:
         """Wait up to ``timeout`` seconds for a run to finish (it may still be queued) and return it.
@@ -324,23 +344,20 @@ class ScheduleService:
             ScheduleNotFound; WorkflowNotFound: no run with this id belongs to the schedule.
         """
         await self._get(name)
-        status = await DBOS.get_workflow_status_async(dispatch_id)
-        if status is None or status.schedule_name != name:
+        # The status row read and decoded by the adapter: a run id is the caller's, and DBOS's status read would
+        # unpickle whatever workflow it names without restriction.
+        row = await read_row(dispatch_id)
+        if row is None or row.schedule_name != name:
             raise WorkflowNotFound(dispatch_id)
-        if not store.is_terminal(status.status) and timeout > 0:
-            handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(dispatch_id)
-            try:
-                await asyncio.wait_for(handle.get_result(polling_interval_sec=self._poll), timeout)
-            except TimeoutError:
-                pass
-            except Exception:  # noqa: BLE001 - the run's own failure; reported from its status below
-                pass
-            status = await DBOS.get_workflow_status_async(dispatch_id)
-            assert status is not None
-        done = store.is_terminal(status.status)
-        run = _run(dispatch_id, status)
+        deadline = time.monotonic() + timeout
+        while not store.is_terminal(row.status) and time.monotonic() < deadline:
+            # Bounded poll of the run's row, as DBOS's own get_result polls it.
+            await asyncio.sleep(min(self._poll, max(0.0, deadline - time.monotonic())))
+            row = await read_row(dispatch_id) or row
+        done = store.is_terminal(row.status)
+        run = _run_from_row(dispatch_id, row)
         return ScheduleRunResult(
-            **run.model_dump(), done=done, output=status.output if done and status.status == "SUCCESS" else None
+            **run.model_dump(), done=done, output=row.output() if done and row.status == "SUCCESS" else None
         )
 
     async def pause(self, name: str, note: str | None) -> ScheduleInfo:

@@ -341,3 +341,32 @@ class Settings(BaseSettings):
     schedule_backfill_max: int = Field(
         1000, ge=1, le=100_000, description="Most runs one schedule backfill request may enqueue."
     )
+
+    # --- gateway: starting another application's workflows by name ---
+    gateway_workflows: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Workflows of other DBOS applications this server may start by name, as 'queue:name' entries "
+        "(comma-separated or a JSON list). Empty: no start by name. Never this server's own queues or functions.",
+    )
+    gateway_start_timeout_sec: float = Field(
+        3600.0,
+        ge=1.0,
+        le=30 * 86400,
+        description="DBOS workflow timeout of every start by name: once dequeued, a gateway start that has not "
+        "finished within this many seconds is cancelled by DBOS, so it cannot hold a queue slot for ever.",
+    )
+
+    @field_validator("gateway_workflows", mode="before")
+    @classmethod
+    def _split_gateway_workflows(cls, value: Any) -> Any:
+        entries = cls._split_list(value)
+        if isinstance(entries, list):
+            for entry in entries:
+                queue, _, name = str(entry).partition(":")
+                if not queue or not name:
+                    raise ValueError(f"gateway_workflows entry {entry!r} is not 'queue:name'")
+        return entries
+
+    def gateway_allows(self, queue: str, name: str) -> bool:
+        """Whether ``gateway_workflows`` lets this server start ``name`` by name on ``queue``."""
+        return f"{queue}:{name}" in self.gateway_workflows

@@ -34,8 +34,9 @@ class StreamService:
 
         A stream that was never written reads as empty (it may be written later). With ``max_bytes`` the page also
         (default: the service's budget) stops before the value that would take its stored size over that budget
-        (at least one value is returned);
-        ``truncated`` then says that more values are already there from ``next_offset``.
+        (at least one value is returned); ``truncated`` then says that more values are already there from
+        ``next_offset``. A page also ends before a value this server cannot decode (``next_offset`` is its
+        offset); a read from that offset raises ValueNotDecodable.
         """
         truncated = False
         max_bytes = self._max_bytes if max_bytes is None else max_bytes
@@ -48,8 +49,16 @@ class StreamService:
         page = await asyncio.to_thread(store.read_stream, workflow_id, key, offset, limit)
         if page is None:
             raise WorkflowNotFound(workflow_id)
+        if page.undecodable is not None and not page.values:
+            raise page.undecodable  # at this offset; the values before it were delivered by earlier pages
         complete = page.closed
-        if not complete and not truncated and store.is_terminal(page.status) and len(page.values) < limit:
+        if (
+            not complete
+            and not truncated
+            and page.undecodable is None
+            and store.is_terminal(page.status)
+            and len(page.values) < limit
+        ):
             # Finished workflow and the page ended before the limit: nothing more will ever be written.
             complete = True
         return StreamSnapshot(

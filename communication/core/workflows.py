@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 import uuid
@@ -12,12 +13,14 @@ from typing import Any
 from dbos import DBOS, EnqueueOptions, SetWorkflowID, WorkflowHandleAsync, WorkflowStatus
 from dbos import error as dbos_errors
 
-from communication.adapter import store
+from communication.adapter import lifecycle, store, workflow_rows
+from communication.adapter.workflow_rows import WorkflowRow
 from communication.core.ops.metrics import WORKFLOWS_FINISHED, WORKFLOWS_STARTED
 from communication.core.registry import WorkflowRegistry, WorkflowType
 from communication.core.settings import Settings
 from communication.protocol.errors import (
     QueueNotFound,
+    UnknownWorkflowType,
     ValidationFailed,
     ValueNotDecodable,
     WorkflowIdConflict,
@@ -42,12 +45,6 @@ def _ts(epoch_ms: int | None) -> datetime | None:
     return None if epoch_ms is None else datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
 
 
-def _error_text(error: Any) -> str | None:
-    if error is None:
-        return None
-    return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
-
-
 def _input_view(raw: Any) -> Any:
     """How a workflow's recorded arguments are shown: the one object of a one-dict type, the keyword arguments
     of a typed type, a list of positional arguments, or ``{"args", "kwargs"}`` when both are present."""
@@ -62,9 +59,13 @@ def _input_view(raw: Any) -> Any:
     return args[0] if len(args) == 1 else args or None
 
 
-def to_info(status: WorkflowStatus, *, detail: bool) -> WorkflowInfo:
-    """Translate DBOS's ``WorkflowStatus`` into our model; ``detail`` adds input, output and error."""
-    info = WorkflowInfo(
+def to_info(status: WorkflowStatus) -> WorkflowInfo:
+    """Translate a DBOS ``WorkflowStatus`` listed without its values (``load_input/load_output=False``).
+
+    Recorded values are never taken from DBOS's status: it unpickles them without restriction
+    (:func:`row_info` decodes them safely).
+    """
+    return WorkflowInfo(
         workflow_id=status.workflow_id,
         type=status.name,
         status=status.status,
@@ -74,11 +75,37 @@ def to_info(status: WorkflowStatus, *, detail: bool) -> WorkflowInfo:
         queue_name=status.queue_name,
         forked_from=status.forked_from,
     )
+
+
+def row_info(row: WorkflowRow, *, detail: bool) -> WorkflowInfo:
+    """Our model of a status row read by the adapter; ``detail`` adds input, output and error.
+
+    A value this server cannot decode (another application's pickled class) shows as ``null`` here; the result
+    read (``/result``) answers ``value_not_decodable`` for it.
+    """
+    info = WorkflowInfo(
+        workflow_id=row.workflow_id,
+        type=row.name or "",
+        status=row.status,
+        created_at=_ts(row.created_at),
+        updated_at=_ts(row.updated_at),
+        executor_id=row.executor_id,
+        queue_name=row.queue_name,
+        forked_from=row.forked_from,
+    )
     if detail:
-        info.input = _input_view(status.input)
-        info.output = status.output
-        info.error = _error_text(status.error)
+        with contextlib.suppress(ValueNotDecodable):
+            info.input = _input_view(row.input())
+        with contextlib.suppress(ValueNotDecodable):
+            info.output = row.output()
+        with contextlib.suppress(ValueNotDecodable):
+            info.error = row.error()
     return info
+
+
+async def read_row(workflow_id: str) -> WorkflowRow | None:
+    """The workflow's status row, or ``None`` (never decodes a value on the way)."""
+    return await asyncio.to_thread(workflow_rows.read_workflow, workflow_id)
 
 
 #: Longest a resume waits for the resumed run to leave DBOS's queue.
@@ -110,19 +137,36 @@ class WorkflowControl:
         """Start a workflow; starting an existing id returns it and runs nothing.
 
         A registered type is validated and started here (or enqueued: on ``queue``, the type's own queue, or the
-        work queue). A name this server does not have, given with ``queue``, is enqueued by name on that DBOS
-        queue for another application's workers (``raw_input`` → keyword arguments, ``args`` → positional).
+        work queue). A name this server does not have, given with ``queue`` and allow-listed for it
+        (``gateway_workflows``), is enqueued by name on that DBOS queue for another application's workers
+        (``raw_input`` → keyword arguments, ``args`` → positional), with ``gateway_start_timeout_sec`` as its
+        DBOS workflow timeout.
 
         Returns:
             ``(info, created)``; ``created`` is false when the id already existed.
 
         Raises:
-            UnknownWorkflowType (no such type and no queue), ValidationFailed, QueueNotFound,
-            WorkflowIdConflict (the id belongs to another type).
+            UnknownWorkflowType (no such type and no queue; a name not in ``gateway_workflows`` for that queue; one
+            of this process's own DBOS functions), ValidationFailed (also: a registered type on another application's
+            queue), QueueNotFound, WorkflowIdConflict (the id belongs to another type).
         """
         wtype = self._registry.find(type_name)
         if wtype is None and queue is None:
             self._registry.get(type_name)  # raises UnknownWorkflowType with the known names
+        if (
+            wtype is None
+            and queue is not None
+            and (not self._settings.gateway_allows(queue, type_name) or lifecycle.is_local_dbos_function(type_name))
+        ):
+            # Only declared workflows of other applications start by name: never this server's internal workflows
+            # or steps, never a name nobody runs (it would wait on the queue for ever).
+            raise UnknownWorkflowType(
+                f"workflow type {type_name!r} is not registered here and not allowed to start by name on queue "
+                f"{queue!r} (COMM_GATEWAY_WORKFLOWS lists 'queue:name' entries)",
+                type=type_name,
+                queue=queue,
+                known=[t.name for t in self._registry.all()],
+            )
         if wtype is not None:
             if args:
                 raise ValidationFailed(
@@ -132,7 +176,7 @@ class WorkflowControl:
         wid = check_workflow_id(workflow_id) if workflow_id else str(uuid.uuid4())
         async with self._lock_for(wid):
             # A fresh uuid cannot exist: only a caller-chosen id needs the existence (and type) check.
-            existing = await DBOS.get_workflow_status_async(wid) if workflow_id else None
+            existing = await read_row(wid) if workflow_id else None
             if existing is not None:
                 if existing.name != type_name:
                     raise WorkflowIdConflict(
@@ -140,7 +184,7 @@ class WorkflowControl:
                         workflow_id=wid,
                         existing_type=existing.name,
                     )
-                return to_info(existing, detail=False), False
+                return row_info(existing, detail=False), False
             try:
                 if wtype is None:
                     assert queue is not None
@@ -171,11 +215,32 @@ class WorkflowControl:
         with SetWorkflowID(wid):
             if target:
                 # Workers (or whichever process listens to the queue) run it; this node only records the start.
-                if target != self._settings.work_queue and await DBOS.retrieve_queue_async(target) is None:
-                    raise QueueNotFound(f"no DBOS queue named {target!r} is registered", queue=target)
+                if target != self._settings.work_queue:
+                    await self._check_own_queue(target)
                 await DBOS.enqueue_workflow_async(target, wtype.function, *call_args, **call_kwargs)
             else:
                 await DBOS.start_workflow_async(wtype.function, *call_args, **call_kwargs)
+
+    async def _check_own_queue(self, target: str) -> None:
+        """Raise unless ``target`` is a queue of this application: a registered type enqueued on another
+        application's queue would be dequeued by nobody (that application's workers do not see this application's
+        rows, and this application does not listen to that queue).
+
+        Raises:
+            QueueNotFound: no such queue. ValidationFailed (``details.reason = "foreign_queue"``).
+        """
+        found = await DBOS.retrieve_queue_async(target)
+        if found is None:
+            raise QueueNotFound(f"no DBOS queue named {target!r} is registered", queue=target)
+        if found.application_name and found.application_name != self._settings.app_name:
+            raise ValidationFailed(
+                f"queue {target!r} belongs to application {found.application_name!r}: a workflow type of this "
+                "server runs only on this server's queues",
+                field="queue",
+                reason="foreign_queue",
+                queue=target,
+                application=found.application_name,
+            )
 
     async def _enqueue_by_name(
         self, name: str, queue_name: str, wid: str, args: list[Any], kwargs: dict[str, Any]
@@ -195,21 +260,31 @@ class WorkflowControl:
                 "(the application that runs the workflow registers it)",
                 queue=queue_name,
             )
+        owner = found.application_name
+        if not owner or owner == self._settings.app_name or queue_name.startswith("_dbos"):
+            # This server's own (or DBOS's internal) queue: its functions start only as registered types.
+            raise UnknownWorkflowType(
+                f"workflow {name!r} cannot be started by name on queue {queue_name!r}: it is not another "
+                "application's queue",
+                type=name,
+                queue=queue_name,
+            )
         options: EnqueueOptions = {
             "queue_name": queue_name,
             "workflow_name": name,
             "workflow_id": wid,
+            # Bounded: once dequeued, DBOS cancels it after this long, so no start holds a queue slot for ever.
+            "workflow_timeout": self._settings.gateway_start_timeout_sec,
         }
-        if found.application_name:
-            options["application_name"] = found.application_name
+        options["application_name"] = owner
         await DBOS.enqueue_workflow_with_options_async(options, *args, **kwargs)
 
     async def status(self, workflow_id: str, *, detail: bool = True) -> WorkflowInfo:
         """The workflow's status. Raises WorkflowNotFound."""
-        st = await DBOS.get_workflow_status_async(workflow_id)
-        if st is None:
+        row = await read_row(workflow_id)
+        if row is None:
             raise WorkflowNotFound(workflow_id)
-        return to_info(st, detail=detail)
+        return row_info(row, detail=detail)
 
     async def list(
         self,
@@ -241,55 +316,35 @@ class WorkflowControl:
             load_output=False,
             application_name=application if application is not None else [],  # [] matches every application
         )
-        return WorkflowList(workflows=[to_info(r, detail=False) for r in rows], limit=limit, offset=offset)
+        return WorkflowList(workflows=[to_info(r) for r in rows], limit=limit, offset=offset)
 
     async def result(self, workflow_id: str, timeout: float) -> WorkflowResult:
-        """Wait up to ``timeout`` seconds for the workflow to finish and return its outcome."""
-        st = await DBOS.get_workflow_status_async(workflow_id)
-        if st is None:
+        """Wait up to ``timeout`` seconds for the workflow to finish and return its outcome.
+
+        The wait polls the status row rather than DBOS's ``get_result`` (which unpickles the output without
+        restriction); the output and error are decoded by the adapter's safe decoder.
+
+        Raises:
+            WorkflowNotFound; ValueNotDecodable: the output or error cannot be decoded here.
+        """
+        row = await read_row(workflow_id)
+        if row is None:
             raise WorkflowNotFound(workflow_id)
-        if not store.is_terminal(st.status) and timeout > 0:
-            handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(workflow_id, existing_workflow=False)
+        if not store.is_terminal(row.status) and timeout > 0:
             poll = 0.05 if not self._settings.is_sqlite() else self._settings.sqlite_polling_interval_sec
-            try:
-                await asyncio.wait_for(handle.get_result(polling_interval_sec=poll), timeout)
-            except TimeoutError:
-                pass
-            except Exception:  # noqa: BLE001 - the workflow's own failure; reported from its status below
-                pass
-            st = await DBOS.get_workflow_status_async(workflow_id)
-            assert st is not None
-        done = store.is_terminal(st.status)
-        if st.status == "SUCCESS" and isinstance(st.output, str):
-            await self._check_output_decodes(workflow_id)
+            deadline = time.monotonic() + timeout
+            while not store.is_terminal(row.status) and time.monotonic() < deadline:
+                # Bounded poll, as DBOS's own get_result does (it polls the same row).
+                await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+                row = await read_row(workflow_id) or row
+        done = store.is_terminal(row.status)
         return WorkflowResult(
             workflow_id=workflow_id,
-            status=st.status,
+            status=row.status,
             done=done,
-            output=st.output if done else None,
-            error=_error_text(st.error) if done else None,
+            output=row.output() if done else None,
+            error=row.error() if done else None,
         )
-
-    async def _check_output_decodes(self, workflow_id: str) -> None:
-        """Raise :class:`ValueNotDecodable` if the workflow's output cannot be decoded here.
-
-        Why: DBOS's status read swaps an output it cannot decode (another application's pickled class) for its
-        serialized text, which a client would take for the value. Reading the result through a handle decodes it
-        strictly; only string outputs can be such a stand-in, so only they pay for this second read.
-        """
-        handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(workflow_id, existing_workflow=False)
-        try:
-            await handle.get_result()
-        except Exception as exc:
-            raise ValueNotDecodable(
-                f"the output of workflow {workflow_id!r} cannot be decoded by this server ({type(exc).__name__}: "
-                f"{exc}); make the writing application use portable JSON serialization "
-                "(serialization_type=WorkflowSerializationFormat.PORTABLE on its workflows)",
-                workflow_id=workflow_id,
-                key="output",
-                kind="output",
-                reason=type(exc).__name__,
-            ) from exc
 
     async def cancel(self, workflow_id: str) -> WorkflowInfo:
         """Cancel the workflow (no-op if already finished)."""
@@ -330,17 +385,17 @@ class WorkflowControl:
     async def steps(self, workflow_id: str) -> StepList:
         """The workflow's recorded steps, with timing."""
         await self.status(workflow_id, detail=False)
-        rows = await DBOS.list_workflow_steps_async(workflow_id)
+        rows = await asyncio.to_thread(workflow_rows.read_steps, workflow_id)
         steps = []
         for r in rows:
-            started, completed = r.get("started_at_epoch_ms"), r.get("completed_at_epoch_ms")
+            started, completed = r.started_at_epoch_ms, r.completed_at_epoch_ms
             steps.append(
                 StepInfo(
-                    step_id=r["function_id"],
-                    name=r["function_name"],
-                    output=r.get("output"),
-                    error=_error_text(r.get("error")),
-                    child_workflow_id=r.get("child_workflow_id"),
+                    step_id=r.function_id,
+                    name=r.function_name,
+                    output=r.output,
+                    error=r.error,
+                    child_workflow_id=r.child_workflow_id,
                     started_at=_ts(started),
                     completed_at=_ts(completed),
                     duration_ms=(completed - started) if started is not None and completed is not None else None,

@@ -87,6 +87,11 @@ class EventValueOut(BaseModel):
 
     value: Any
     version: int
+    error: dict[str, Any] | None = Field(
+        None,
+        description="Set (and value null) when this one value cannot be decoded by this server: the error "
+        "envelope's member, code value_not_decodable. The other keys read as usual.",
+    )
 
 
 class EventOut(BaseModel):

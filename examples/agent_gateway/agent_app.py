@@ -5,7 +5,7 @@ starts them by name, tails their token stream, delivers feedback messages and re
 
     export DBOS_SYSTEM_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/agents   # or sqlite:///data/agents.sqlite
     python examples/agent_gateway/agent_app.py &          # the application (its own process, its own code)
-    COMM_WORKFLOWS= python server.py &                     # the gateway: none of its own workflows
+    COMM_WORKFLOWS= COMM_GATEWAY_WORKFLOWS=agents:agent_run python server.py &   # the gateway: may start agent_run
     python examples/agent_gateway/ask.py "tell me about durable streams"
 
 Every value is portable JSON (``serialization_type=PORTABLE``), so the gateway, the Python client, ``wfc``,

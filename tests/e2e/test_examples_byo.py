@@ -103,7 +103,8 @@ def test_agent_gateway_example_streams_tokens_through_the_gateway(database_url: 
     )
     try:
         agent.wait_for("agent-app ready")
-        with ServerProcess(database_url, log_dir=tmp_path, env={"COMM_WORKFLOWS": ""}) as gateway:
+        env = {"COMM_WORKFLOWS": "", "COMM_GATEWAY_WORKFLOWS": "agents:agent_run"}
+        with ServerProcess(database_url, log_dir=tmp_path, env=env) as gateway:
             ask = subprocess.run(
                 [sys.executable, "examples/agent_gateway/ask.py", "--url", gateway.url, "one two three"],
                 cwd=ROOT,

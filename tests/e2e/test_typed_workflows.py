@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from communication import workflow_type
 from communication.core.registry import WorkflowRegistry, signature_model
-from tests.support.inprocess import result
+from tests.support.inprocess import app_client, result
 
 
 class Tone(BaseModel):
@@ -126,10 +126,17 @@ def test_args_are_refused_for_registered_types(client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "args"
 
 
-def test_unknown_type_without_queue_is_422_and_unknown_queue_is_404(client: TestClient) -> None:
+def test_unknown_type_is_422_with_or_without_queue(client: TestClient) -> None:
     r = _start(client, {"type": "nobody_has_this", "input": {}})
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_workflow_type"
+    # Not in COMM_GATEWAY_WORKFLOWS: refused before any queue is looked at.
     r = _start(client, {"type": "nobody_has_this", "queue": "no-such-queue", "input": {}})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_workflow_type"
+
+
+def test_allow_listed_name_on_an_unknown_queue_is_404(database_url: str) -> None:
+    with app_client(database_url, gateway_workflows=["no-such-queue:nobody_has_this"]) as client:
+        r = _start(client, {"type": "nobody_has_this", "queue": "no-such-queue", "input": {}})
     assert r.status_code == 404
     assert r.json()["error"] == {
         "code": "queue_not_found",

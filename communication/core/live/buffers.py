@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from communication.protocol.errors import ValidationFailed
+from communication.protocol.errors import ValidationFailed, ValueNotDecodable
 from communication.protocol.validation import MAX_POSITION
 
 
@@ -166,3 +166,11 @@ class Subscription:
         else:
             with contextlib.suppress(RuntimeError):  # the loop stopped in between
                 self._loop.call_soon_threadsafe(self._release)
+
+
+def event_change(key: str, value: Any, version: int, error: ValueNotDecodable | None = None) -> dict[str, Any]:
+    """One event-watch item: ``{"key", "value", "version"}``, plus ``error`` (value null) when this one value
+    cannot be decoded, so a watch reports it and carries on with the other keys."""
+    if error is None:
+        return {"key": key, "value": value, "version": version}
+    return {"key": key, "value": None, "version": version, "error": error.to_dict()}

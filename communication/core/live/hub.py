@@ -39,6 +39,7 @@ from communication.core.live.buffers import (
     Item,
     Subscription,
     check_position,
+    event_change,
 )
 from communication.core.live.reader import READ_BATCH, FeedReader, backoff
 from communication.core.live.watcher import Watcher
@@ -48,7 +49,6 @@ from communication.core.settings import Settings
 from communication.protocol.errors import (
     SubscriptionCapacity,
     TooManySubscriptions,
-    ValueNotDecodable,
     WorkflowNotFound,
 )
 
@@ -205,7 +205,11 @@ class Hub:
         except BaseException:
             release()
             raise
-        fresh = sorted((v.version, k, v.value) for k, v in current.items() if v.version > after_version)
+        fresh = sorted(
+            (v.version, event_change(k, v.value, v.version, v.error))
+            for k, v in current.items()
+            if v.version > after_version
+        )
         return Subscription(self._watch(workflow_id, after_version, fresh), release)
 
     def follow_events(self, workflow_id: str, after_version: int) -> Subscription:
@@ -260,11 +264,11 @@ class Hub:
             self._release(feed)
 
     async def _watch(
-        self, workflow_id: str, after_version: int, fresh: list[tuple[int, str, Any]]
+        self, workflow_id: str, after_version: int, fresh: list[tuple[int, dict[str, Any]]]
     ) -> AsyncIterator[Item | End]:
         position = after_version + 1
-        for version, key, value in fresh:
-            yield Item(version, {"key": key, "value": value, "version": version})
+        for version, change in fresh:
+            yield Item(version, change)
             position = version + 1
         feed = self._event_feed(workflow_id)
         feed.subscribers += 1
@@ -328,28 +332,23 @@ class Hub:
 
     def _catch_up_stream(self, workflow_id: str, key: str) -> Callable[[int], Awaitable[CatchUp]]:
         async def read(position: int) -> CatchUp:
-            try:
-                page = await asyncio.to_thread(store.read_stream, workflow_id, key, position, READ_BATCH)
-            except ValueNotDecodable:
-                return [], End("value_not_decodable", position, None)
+            page = await asyncio.to_thread(store.read_stream, workflow_id, key, position, READ_BATCH)
             if page is None:
                 return [], End("workflow_finished", position, None)
             items = [Item(position + i, v) for i, v in enumerate(page.values)]
+            if page.undecodable is not None:
+                # The values before it are delivered; the tail ends at the undecodable value's offset.
+                return items, End("value_not_decodable", page.next_offset, page.status)
             return items, (End("closed", page.next_offset, page.status) if page.closed else None)
 
         return read
 
     def _catch_up_events(self, workflow_id: str) -> Callable[[int], Awaitable[CatchUp]]:
         async def read(position: int) -> CatchUp:
-            try:
-                status, changes = await asyncio.to_thread(
-                    store.read_event_changes, workflow_id, position - 1, READ_BATCH
-                )
-            except ValueNotDecodable:
-                return [], End("value_not_decodable", position, None)
+            status, changes = await asyncio.to_thread(store.read_event_changes, workflow_id, position - 1, READ_BATCH)
             if status is None:
                 return [], End("workflow_finished", position, None)
-            return [Item(c.version, {"key": c.key, "value": c.value, "version": c.version}) for c in changes], None
+            return [Item(c.version, event_change(c.key, c.value, c.version, c.error)) for c in changes], None
 
         return read
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from communication.adapter import notifications, store
-from communication.core.live.buffers import End, Feed, Item, json_size
+from communication.core.live.buffers import End, Feed, Item, event_change, json_size
 from communication.core.ops.ratelog import RateLimitedLog
 from communication.protocol.errors import ValueNotDecodable
 
@@ -133,7 +133,11 @@ class FeedReader:
         feed.next_position = start + taken
         if taken < len(page.values):
             return True  # the rest on the next read, right away
-        if page.closed:
+        if page.undecodable is not None:
+            # Every value before it is delivered; the feed ends at the undecodable value's offset.
+            log.warning("live feed %s/%s: %s", wid, key, page.undecodable.message)
+            feed.ended = End("value_not_decodable", feed.next_position, page.status)
+        elif page.closed:
             feed.ended = End("closed", feed.next_position, page.status)
         elif not page.values and store.is_terminal(page.status):
             feed.ended = End("workflow_finished", feed.next_position, page.status)
@@ -148,7 +152,7 @@ class FeedReader:
         feed.status = status
         items = []
         for ch in changes:
-            value = {"key": ch.key, "value": ch.value, "version": ch.version}
+            value = event_change(ch.key, ch.value, ch.version, ch.error)
             items.append(Item(ch.version, value, size=json_size(value)))
         taken = self._take(feed, items)
         if taken:
