@@ -304,6 +304,13 @@ class Settings(BaseSettings):
         description="On SIGINT/SIGTERM: how long open requests and in-flight workflows may continue before the "
         "process exits. Unfinished workflows are recovered when a process with the same executor id starts.",
     )
+    interrupt_grace_seconds: float = Field(
+        1.0,
+        ge=0.0,
+        le=3600.0,
+        description="On SIGINT (Ctrl-C): the shutdown grace instead of shutdown_grace_seconds, so a terminal gets "
+        "its prompt back at once even while workflows wait (they are durable and resume on the next start).",
+    )
     app_version: str | None = Field(
         None,
         max_length=128,

@@ -184,7 +184,9 @@ class WorkflowControl:
                         workflow_id=wid,
                         existing_type=existing.name,
                     )
-                return row_info(existing, detail=False), False
+                # Nothing runs: the answer is the existing workflow as it is now, with its input and, once it has
+                # finished, its output or error.
+                return row_info(existing, detail=True), False
             try:
                 if wtype is None:
                     assert queue is not None
@@ -207,6 +209,12 @@ class WorkflowControl:
             executor_id=None if queue_name else DBOS.executor_id,
             queue_name=queue_name,
         )
+        # The input as a later status read shows it: what was validated and passed, not the raw body.
+        if wtype is None:
+            info.input = _input_view({"args": args or [], "kwargs": raw_input or {}})
+        else:
+            call_args, call_kwargs = wtype.call_args(params)
+            info.input = _input_view({"args": list(call_args), "kwargs": dict(call_kwargs)})
         return info, True
 
     async def _start_registered(self, wtype: WorkflowType, params: dict[str, Any], wid: str, queue: str | None) -> None:

@@ -47,11 +47,17 @@ class GracefulServer(uvicorn.Server):
     """A uvicorn server that flags the app on the first signal and exits with status 0 afterwards."""
 
     def __init__(
-        self, config: uvicorn.Config, app: FastAPI, grace_seconds: float, header_timeout: float | None = None
+        self,
+        config: uvicorn.Config,
+        app: FastAPI,
+        grace_seconds: float,
+        header_timeout: float | None = None,
+        interrupt_grace_seconds: float | None = None,
     ) -> None:
         super().__init__(config)
         self._app = app
         self._grace = grace_seconds
+        self._interrupt_grace = grace_seconds if interrupt_grace_seconds is None else interrupt_grace_seconds
         self._header_timeout = header_timeout
         # connection -> (its request cycle when first seen waiting for a request head, monotonic time then)
         self._waiting: dict[Any, tuple[Any, float]] = {}
@@ -93,8 +99,12 @@ class GracefulServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """First signal: start the graceful shutdown; uvicorn's own handling follows."""
         if not self.should_exit:
-            log.info("%s received: shutting down (grace %.0f s)", signal.Signals(sig).name, self._grace)
-            begin_shutdown(self._app, self._grace)
+            # Ctrl-C is a person at a terminal waiting for the prompt: a short grace. Workflows still running are
+            # durable and resume on the next start; SIGTERM (an orchestrator) gets the full grace.
+            grace = self._interrupt_grace if sig == signal.SIGINT else self._grace
+            log.info("%s received: shutting down (grace %.0f s)", signal.Signals(sig).name, grace)
+            self.config.timeout_graceful_shutdown = max(1, math.ceil(grace))
+            begin_shutdown(self._app, grace)
         super().handle_exit(sig, frame)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -238,7 +248,11 @@ def serve(app: FastAPI, settings: Settings) -> bool:
     install_log_redaction()  # after uvicorn.Config, which (re)configures its loggers
     raise_file_limit(settings.max_connections + 256)  # the database pool, log files and DBOS's own sockets
     server = GracefulServer(
-        config, app, settings.shutdown_grace_seconds, header_timeout=settings.header_read_timeout_seconds
+        config,
+        app,
+        settings.shutdown_grace_seconds,
+        header_timeout=settings.header_read_timeout_seconds,
+        interrupt_grace_seconds=settings.interrupt_grace_seconds,
     )
     try:
         server.run()

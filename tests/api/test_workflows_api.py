@@ -18,6 +18,19 @@ def test_start_returns_201_then_200_for_the_same_id_and_runs_once(client: TestCl
     assert [s["name"] for s in steps].count("compute_fibonacci") == 2  # ran exactly once
 
 
+def test_a_start_echoes_its_input_and_a_repeat_after_the_end_carries_the_output(client: TestClient) -> None:
+    first = client.post("/v1/workflows", json={"type": "events", "input": {"n_steps": 1}, "workflow_id": "wf-echo"})
+    assert first.status_code == 201
+    status = client.get("/v1/workflows/wf-echo").json()
+    assert first.json()["input"] == status["input"] is not None
+    done = result(client, "wf-echo")
+    again = client.post("/v1/workflows", json={"type": "events", "input": {"n_steps": 1}, "workflow_id": "wf-echo"})
+    assert again.status_code == 200
+    assert again.json()["status"] == "SUCCESS"
+    assert again.json()["output"] == done["output"] is not None
+    assert again.json()["input"] == status["input"]
+
+
 def test_start_without_id_generates_one(client: TestClient) -> None:
     r = client.post("/v1/workflows", json={"type": "events", "input": {"n_steps": 1}})
     assert r.status_code == 201

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -191,3 +192,41 @@ def test_server_exits_0_on_sigterm_after_finishing_in_flight_work(database_url: 
         log.close()
     with ServerProcess(database_url, log_dir=tmp_path) as again:
         assert httpx.get(f"{again.url}/v1/workflows/s-1", timeout=60).json()["status"] == "SUCCESS"
+
+
+def test_ctrl_c_ends_the_server_at_once_while_a_workflow_waits_and_the_workflow_resumes(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = dict(
+        os.environ,
+        DBOS_SYSTEM_DATABASE_URL=database_url,
+        COMM_HOST="127.0.0.1",
+        COMM_PORT=str(port),
+        COMM_SHUTDOWN_GRACE_SECONDS="60",  # what SIGTERM would wait; Ctrl-C uses COMM_INTERRUPT_GRACE_SECONDS (1)
+        COMM_LOG_LEVEL="warning",
+    )
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc, tmp_path / "server.log")
+        body = {"type": "messaging", "input": {"n_steps": 1}, "workflow_id": "ctrl-c"}
+        assert httpx.post(f"{url}/v1/workflows", json=body, timeout=60).status_code == 201
+        httpx.get(f"{url}/v1/workflows/ctrl-c/events/status", params={"timeout": 10}, timeout=60).raise_for_status()
+        proc.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        assert proc.wait(timeout=30) == 0, (tmp_path / "server.log").read_text()
+        # Far below the 60 s SIGTERM grace; generous against a loaded machine (the grace itself is 1 s).
+        assert time.monotonic() - began < 10, (tmp_path / "server.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+    with ServerProcess(database_url, log_dir=tmp_path) as again, httpx.Client(base_url=again.url, timeout=60) as http:
+        assert http.post(
+            "/v1/workflows/ctrl-c/messages", json={"topic": "notification", "message": {"approved": True}}
+        ).status_code in (200, 202)
+        done = http.get("/v1/workflows/ctrl-c/result", params={"timeout": 30}).json()
+        assert done["status"] == "SUCCESS", done
