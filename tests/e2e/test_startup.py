@@ -87,11 +87,12 @@ def test_unreachable_database_exits_3_with_one_line_and_no_serving_line(tmp_path
 
 
 @pytest.fixture
-def info_server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+def info_server(fresh_database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server at log level info on a database it migrates itself (its first launch)."""
     env = {"COMM_LOG_LEVEL": "info"}
-    if database_url.startswith("sqlite"):
+    if fresh_database_url.startswith("sqlite"):
         env["COMM_WORK_QUEUE"] = "work"  # SQLite + work queue: a configuration warning at start
-    with ServerProcess(database_url, log_dir=tmp_path, env=env) as server:
+    with ServerProcess(fresh_database_url, log_dir=tmp_path, env=env) as server:
         yield server
 
 
