@@ -14,8 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from communication.core.ops.config_check import env_name
-from communication.core.settings import Settings
 from tests.support.server_proc import ROOT, ServerProcess, free_port
 
 SERVER = str(ROOT / "server.py")
@@ -107,13 +105,3 @@ def test_serving_line_follows_dbos_launch_migrations_are_one_line_and_warnings_p
     assert len(re.findall(r"applied \d+ DBOS schema migrations", log)) == 1
     warnings = [line.split(" WARNING ", 1)[1] for line in log.splitlines() if " WARNING " in line]
     assert warnings and len(warnings) == len(set(warnings)), warnings
-
-
-def test_readme_configuration_table_lists_every_setting() -> None:
-    rows = "\n".join(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `"))
-    missing = [
-        env_name(name).split(" ")[0]
-        for name in Settings.model_fields
-        if f"`{env_name(name).split(' ')[0]}`" not in rows
-    ]
-    assert not missing, f"README's configuration tables miss {missing}"
