@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast, get_type_hints
 
 from dbos import DBOS, WorkflowSerializationFormat
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic.errors import PydanticInvalidForJsonSchema, PydanticSchemaGenerationError
 
 from communication.core.metrics import WORKFLOWS_FINISHED, instrument_workflow
 from communication.protocol.errors import UnknownWorkflowType, ValidationFailed
@@ -84,6 +85,24 @@ class WorkflowType:
     def input_schema(self) -> dict[str, Any]:
         """The JSON schema of the input object."""
         return self.input_model.model_json_schema()
+
+    def output_schema(self) -> dict[str, Any]:
+        """The JSON schema of the result, from the function's return annotation; ``{}`` (any JSON) without one.
+
+        An annotation pydantic cannot describe (an arbitrary class) also gives ``{}``: the schema is documentation
+        for clients (``wfc codegen ts``), never a reason to refuse listing the type.
+        """
+        try:
+            hint = get_type_hints(inspect.unwrap(self.function), include_extras=True).get("return")
+        except (NameError, TypeError):  # unresolvable forward references: describe the result as any JSON
+            return {}
+        if hint is None or hint is inspect.Signature.empty:
+            return {}
+        try:
+            schema: dict[str, Any] = TypeAdapter(hint).json_schema(mode="serialization")
+        except (PydanticSchemaGenerationError, PydanticInvalidForJsonSchema):  # pydantic cannot describe it
+            return {}
+        return schema
 
 
 def signature_model(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
