@@ -33,6 +33,14 @@ class Everything(BaseModel):
     anything: Any = None
 
 
+class Out(BaseModel):
+    summary: str
+
+
+class Opaque:
+    """Not JSON-describable: its schema is `{}`."""
+
+
 def _one(input_schema: dict[str, Any], output_schema: dict[str, Any] | None = None, name: str = "demo") -> str:
     return typescript([{"type": name, "input_schema": input_schema, "output_schema": output_schema or {}}])
 
@@ -74,3 +82,22 @@ def test_two_types_with_the_same_definition_name_do_not_collide() -> None:
     schema = Everything.model_json_schema()
     text = typescript([{"type": "one", "input_schema": schema}, {"type": "two", "input_schema": schema}])
     assert "export type OneItem = " in text and "export type TwoItem = " in text
+
+
+def test_output_schema_comes_from_the_return_annotation() -> None:
+    from communication.core.registry import WorkflowType
+
+    async def typed(text: str) -> Out:
+        return Out(summary=text)
+
+    async def untyped(params):  # type: ignore[no-untyped-def]
+        return params
+
+    async def opaque(text: str) -> Opaque:
+        return Opaque()
+
+    schema = WorkflowType("t", typed, Everything, "").output_schema()
+    assert schema["properties"]["summary"] == {"title": "Summary", "type": "string"}
+    assert WorkflowType("u", untyped, Everything, "").output_schema() == {}
+    assert WorkflowType("o", opaque, Everything, "").output_schema() == {}
+    assert "export type TOutput = {\n  summary: string;\n};" in _one({}, schema, name="t")

@@ -105,7 +105,8 @@ export class LiveRead<T, E> implements AsyncIterable<T> {
     const saved = this.load();
     this.cursor = saved.cursor ?? spec.initialCursor;
     this.end = saved.end;
-    options.signal?.addEventListener("abort", () => this.close(), { once: true });
+    if (options.signal?.aborted) this.close();
+    else options.signal?.addEventListener("abort", () => this.close(), { once: true });
   }
 
   /** Stop reading (closes the connection; the iterator ends, `done` resolves with `undefined`). */

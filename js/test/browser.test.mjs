@@ -27,6 +27,9 @@ after(async () => {
 });
 
 function pageErrors(page) {
+  // A shared CI machine can be slow: generous bounds. Uncaught page errors fail the test (network errors while the
+  // server is down are expected and only logged by the browser).
+  page.setDefaultTimeout(90_000);
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   return errors;
@@ -84,7 +87,8 @@ test("the example page: live stream and status, SIGKILL + restart, reload, appro
       await page.waitForTimeout(50);
     }
   };
-  await page.goto(url);
+  await page.goto(url, { waitUntil: "domcontentloaded" });
+  await page.waitForFunction(() => sessionStorage.getItem("demo-workflow"));
   const id = await page.evaluate(() => sessionStorage.getItem("demo-workflow"));
   assert.match(id, /^browser-demo-/);
 
@@ -93,14 +97,20 @@ test("the example page: live stream and status, SIGKILL + restart, reload, appro
   await server.start();
   const afterRestart = shown.length;
   await until(() => shown.length >= afterRestart + 2, "values after the restart");
-  await page.reload();
+  await page.reload({ waitUntil: "domcontentloaded" });
   assert.equal(await page.evaluate(() => sessionStorage.getItem("demo-workflow")), id, "the reload re-attached");
   await page.waitForSelector("#approve:not([disabled])", { timeout: 90_000 });
   assert.equal(await page.textContent("#status"), "waiting_for_approval");
+  const sent = (outcome) =>
+    page
+      .waitForFunction((o) => document.getElementById("sent").textContent === o, outcome)
+      .catch((e) => {
+        throw new Error(`no "${outcome}" shown: ${e.message}; page errors: ${errors}`);
+      });
   await page.click("#approve");
-  await page.waitForFunction(() => document.getElementById("sent").textContent === "delivered");
+  await sent("delivered");
   await page.click("#approve");
-  await page.waitForFunction(() => document.getElementById("sent").textContent === "duplicate");
+  await sent("duplicate");
   await page.waitForFunction(() => document.getElementById("result").textContent !== "", null, { timeout: 90_000 });
   assert.match(await page.textContent("#result"), /published/);
 
