@@ -205,6 +205,8 @@ export class LiveRead<T, E> implements AsyncIterable<T> {
           if (!response.body) throw new ProtocolError("an SSE answer without a body");
           arm();
           for await (const frame of readSse(response.body, this.cursor ?? "")) {
+            // Frames already buffered must not slip out after a close, a hidden tab or an idle timeout.
+            if (connection.signal.aborted) throw connection.signal.reason;
             arm();
             if (frame.comment !== undefined) continue;
             if (frame.event === "error") {

@@ -123,3 +123,45 @@ test("the example page: live stream and status, SIGKILL + restart, reload, appro
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("a hidden tab pauses the live read; visible again, it resumes from its cursor without gap or repeat", async () => {
+  const wf = await client.start("streaming", { n_steps: 12, step_delay_seconds: 0.25 });
+  const page = await browser.newPage();
+  const errors = pageErrors(page);
+  await page.addInitScript(() => {
+    // Headless Chromium is always "visible": make visibility switchable, and count SSE connections.
+    let state = "visible";
+    Object.defineProperty(Document.prototype, "visibilityState", { get: () => state, configurable: true });
+    window.setVisibility = (next) => {
+      state = next;
+      document.dispatchEvent(new Event("visibilitychange"));
+    };
+    window.sseConnections = 0;
+    const original = window.fetch;
+    window.fetch = (input, init) => {
+      if (String(input).includes("/live")) window.sseConnections += 1;
+      return original(input, init);
+    };
+  });
+  const query = new URLSearchParams({ server: server.url, wf: wf.id, app: app.path });
+  await page.goto(`${files.origin}/js/test/pages/hooks.html?${query}`, { waitUntil: "domcontentloaded" });
+  await page.waitForFunction(() => document.querySelectorAll("#stream li").length >= 3);
+  await page.evaluate(() => window.setVisibility("hidden"));
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+  const shownWhenHidden = await page.$$eval("#stream li", (lis) => lis.length);
+  const connectionsWhenHidden = await page.evaluate(() => window.sseConnections);
+  // The workflow goes on writing meanwhile (read on the server, not in the page).
+  let written = 0;
+  while (written < shownWhenHidden + 6) {
+    await new Promise((r) => setTimeout(r, 50));
+    written = (await wf.readStream("progress_stream", { limit: 1000 })).values.length;
+  }
+  assert.equal(await page.$$eval("#stream li", (lis) => lis.length), shownWhenHidden, "no values while hidden");
+  assert.equal(await page.evaluate(() => window.sseConnections), connectionsWhenHidden, "no reconnect while hidden");
+  await page.evaluate(() => window.setVisibility("visible"));
+  await page.waitForSelector("#stream-end");
+  const offsets = await page.$$eval("#stream li", (lis) => lis.map((li) => Number(li.dataset.offset)));
+  assert.deepEqual(offsets, Array.from({ length: 26 }, (_, i) => i));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
