@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
 export const JS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const REPO_ROOT = resolve(JS_ROOT, "..");
 export const PYTHON = process.env.COMM_PYTHON ?? join(REPO_ROOT, ".venv", "bin", "python");
+/** Where `server.py` runs from (default this repository; another checkout's server can be tried against the client). */
+export const SERVER_ROOT = process.env.COMM_SERVER_ROOT ?? REPO_ROOT;
 
 const live = new Set();
 process.on("exit", () => {
@@ -51,7 +53,7 @@ export async function startServer({ env = {}, startupMs = 90_000 } = {}) {
   const log = join(dir, "server.log");
   async function launch() {
     const out = openSync(log, "a");
-    child = spawn(PYTHON, ["server.py"], { cwd: REPO_ROOT, env: fullEnv, stdio: ["ignore", out, out] });
+    child = spawn(PYTHON, ["server.py"], { cwd: SERVER_ROOT, env: fullEnv, stdio: ["ignore", out, out] });
     live.add(child);
     const exited = new Promise((ok) => child.once("exit", (code) => ok(code)));
     child.exited = exited;
