@@ -2,7 +2,8 @@
 // an installable tarball with both entry points, the SSE parser's edge cases.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import * as lib from "../dist/index.js";
@@ -64,6 +65,27 @@ test("npm pack: the tarball holds both entry points and their declarations", () 
     assert.ok(files.has(f), `${f} in the tarball`);
   }
   assert.ok(![...files].some((f) => f.startsWith("test/") || f.startsWith("node_modules/")));
+});
+
+test("npm pack: the tarball installs offline (nothing to fetch) and imports by its name", () => {
+  const dir = mkdtempSync(join(tmpdir(), "dbos-comm-pack-"));
+  try {
+    const [packed] = JSON.parse(
+      execFileSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], { cwd: JS_ROOT, encoding: "utf-8" }),
+    );
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
+    execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", join(dir, packed.filename)], { cwd: dir, stdio: "pipe" });
+    const out = execFileSync(
+      process.execPath,
+      ["--input-type=module", "-e", 'const m = await import("dbos-comm"); console.log(typeof m.Client, typeof m.WorkflowNotFound)'],
+      { cwd: dir, encoding: "utf-8" },
+    );
+    assert.equal(out.trim(), "function function");
+    const installed = JSON.parse(readFileSync(join(dir, "node_modules", "dbos-comm", "package.json"), "utf-8"));
+    assert.equal(installed.dependencies, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 async function frames(chunks) {
