@@ -233,4 +233,26 @@ describe("read tokens", () => {
     const staleReader = new Client({ baseUrl: server.url, token: stale.token });
     await assert.rejects(staleReader.workflow(wf.id).events(), TokenExpired);
   });
+
+  test("getToken's expires_at is honoured: a token is reused until 30 s before it expires, then asked again", async () => {
+    const wf = await client.start("streaming", { n_steps: 1 });
+    await wf.result({ timeout: 60 });
+    const asked = { long: 0, short: 0 };
+    const reader = (kind, ttlSeconds) =>
+      new Client({
+        baseUrl: server.url,
+        getToken: async (id) => {
+          asked[kind] += 1;
+          return client.workflow(id).readToken({ ttlSeconds }); // {token, expires_at, ...}
+        },
+      });
+    const long = reader("long", 3600).workflow(wf.id);
+    const short = reader("short", 20).workflow(wf.id);
+    for (let i = 0; i < 3; i++) {
+      await long.events();
+      await short.events();
+    }
+    assert.equal(asked.long, 1);
+    assert.equal(asked.short, 3);
+  });
 });
