@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast, get_type_hints
 
+import pydantic
 from dbos import DBOS, WorkflowSerializationFormat
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
-from pydantic.errors import PydanticInvalidForJsonSchema, PydanticSchemaGenerationError
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from communication.core.metrics import WORKFLOWS_FINISHED, instrument_workflow
 from communication.protocol.errors import UnknownWorkflowType, ValidationFailed
@@ -82,10 +82,6 @@ class WorkflowType:
             return (), params
         return (params,), {}
 
-    def input_schema(self) -> dict[str, Any]:
-        """The JSON schema of the input object."""
-        return self.input_model.model_json_schema()
-
     def output_schema(self) -> dict[str, Any]:
         """The JSON schema of the result, from the function's return annotation; ``{}`` (any JSON) without one.
 
@@ -99,10 +95,17 @@ class WorkflowType:
         if hint is None or hint is inspect.Signature.empty:
             return {}
         try:
-            schema: dict[str, Any] = TypeAdapter(hint).json_schema(mode="serialization")
-        except (PydanticSchemaGenerationError, PydanticInvalidForJsonSchema):  # pydantic cannot describe it
+            schema: dict[str, Any] = pydantic.TypeAdapter(hint).json_schema(mode="serialization")
+        except (
+            pydantic.PydanticSchemaGenerationError,
+            pydantic.PydanticInvalidForJsonSchema,
+        ):  # pydantic cannot describe it
             return {}
         return schema
+
+    def input_schema(self) -> dict[str, Any]:
+        """The JSON schema of the input object."""
+        return self.input_model.model_json_schema()
 
 
 def signature_model(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
