@@ -94,12 +94,10 @@ class WorkflowType:
             return {}
         if hint is None or hint is inspect.Signature.empty:
             return {}
+        cannot_describe = (pydantic.PydanticSchemaGenerationError, pydantic.PydanticInvalidForJsonSchema)
         try:
             schema: dict[str, Any] = pydantic.TypeAdapter(hint).json_schema(mode="serialization")
-        except (
-            pydantic.PydanticSchemaGenerationError,
-            pydantic.PydanticInvalidForJsonSchema,
-        ):  # pydantic cannot describe it
+        except cannot_describe:
             return {}
         return schema
 
