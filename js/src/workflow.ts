@@ -1,6 +1,6 @@
 /** A handle on one workflow: its status, result, events, streams, feed, messages and read tokens. */
 import { LiveRead, type LiveHandlers, type LiveOptions, type LiveSpec } from "./live.js";
-import { ProtocolError } from "./errors.js";
+import { EventNotFound, ProtocolError } from "./errors.js";
 import type { SseFrame } from "./sse.js";
 import type { Transport } from "./transport.js";
 import type {
@@ -116,17 +116,27 @@ export class Workflow<O = unknown> {
   }
 
   /**
-   * The value of event `key`, waiting up to `timeout` seconds (default 30) for it to be set, or for a version
-   * newer than `afterVersion`. Throws `EventNotFound` (`details.reason`: `timeout` or `workflow_finished`).
+   * The value of event `key`, waiting up to `timeout` seconds (default 30; longer waits are split into requests of
+   * at most 120 s) for it to be set, or for a version newer than `afterVersion`. Throws `EventNotFound` (`details.reason`: `timeout` or `workflow_finished`).
    */
   async event<V = unknown>(
     key: string,
     options: { timeout?: number; afterVersion?: number; signal?: AbortSignal } = {},
   ): Promise<EventValue<V>> {
     const path = this.path(`/events/${encodeURIComponent(key)}`);
-    const query = { timeout: Math.min(options.timeout ?? 30, MAX_WAIT_SECONDS), after_version: options.afterVersion };
-    const req = { query, readOf: this.id, retry: true, ...(options.signal ? { signal: options.signal } : {}) };
-    return (await this.transport.request<EventValue<V>>("GET", path, req)).body;
+    const deadline = Date.now() + (options.timeout ?? 30) * 1000;
+    for (;;) {
+      const left = Math.max(0, (deadline - Date.now()) / 1000);
+      const query = { timeout: Math.min(left, MAX_WAIT_SECONDS).toFixed(3), after_version: options.afterVersion };
+      const req = { query, readOf: this.id, retry: true, ...(options.signal ? { signal: options.signal } : {}) };
+      try {
+        return (await this.transport.request<EventValue<V>>("GET", path, req)).body;
+      } catch (error) {
+        // The server grants at most 120 s per request: a longer wait is several requests.
+        const timedOut = error instanceof EventNotFound && error.details.reason === "timeout";
+        if (!timedOut || Date.now() >= deadline - 1) throw error;
+      }
+    }
   }
 
   /** Every event's latest value and version (never waits). */
