@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, openSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,9 +13,19 @@ export const PYTHON = process.env.COMM_PYTHON ?? join(REPO_ROOT, ".venv", "bin",
 export const SERVER_ROOT = process.env.COMM_SERVER_ROOT ?? REPO_ROOT;
 
 const live = new Set();
-process.on("exit", () => {
+const dirs = new Set();
+const killAll = () => {
   for (const child of live) child.kill("SIGKILL");
-});
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+};
+process.on("exit", killAll);
+// The test runner stops a file that overran its timeout with a signal, which skips "exit": clean up there too.
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(128 + constants.signals[signal]);
+  });
+}
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
 export function freePort() {
@@ -35,6 +45,7 @@ export function freePort() {
  */
 export async function startServer({ env = {}, startupMs = 90_000 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "dbos-comm-js-"));
+  dirs.add(dir);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const fullEnv = {
@@ -91,6 +102,7 @@ export async function startServer({ env = {}, startupMs = 90_000 } = {}) {
     close: async () => {
       await stop("SIGTERM");
       rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
 }
