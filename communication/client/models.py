@@ -29,6 +29,7 @@ class WorkflowTypeInfo(_Open):
     type: str
     description: str = ""
     input_schema: dict[str, Any] = Field(default_factory=dict)
+    output_schema: dict[str, Any] = Field(default_factory=dict, description="The result's schema; {} = any JSON.")
 
 
 class LiveEnd(_Open):

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast, get_type_hints
 
+import pydantic
 from dbos import DBOS, WorkflowSerializationFormat
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_validator
 
@@ -81,6 +82,25 @@ class WorkflowType:
         if self.call_style == "kwargs":
             return (), params
         return (params,), {}
+
+    def output_schema(self) -> dict[str, Any]:
+        """The JSON schema of the result, from the function's return annotation; ``{}`` (any JSON) without one.
+
+        An annotation pydantic cannot describe (an arbitrary class) also gives ``{}``: the schema is documentation
+        for clients (``wfc codegen ts``), never a reason to refuse listing the type.
+        """
+        try:
+            hint = get_type_hints(inspect.unwrap(self.function), include_extras=True).get("return")
+        except (NameError, TypeError):  # unresolvable forward references: describe the result as any JSON
+            return {}
+        if hint is None or hint is inspect.Signature.empty:
+            return {}
+        cannot_describe = (pydantic.PydanticSchemaGenerationError, pydantic.PydanticInvalidForJsonSchema)
+        try:
+            schema: dict[str, Any] = pydantic.TypeAdapter(hint).json_schema(mode="serialization")
+        except cannot_describe:
+            return {}
+        return schema
 
     def input_schema(self) -> dict[str, Any]:
         """The JSON schema of the input object."""

@@ -103,6 +103,9 @@ def test_workflow_types_show_the_signature_schema(client: TestClient) -> None:
     assert schema["properties"]["times"]["default"] == 2
     assert schema["additionalProperties"] is False
     assert types["test_typed_sync"]["description"] == "Test only: a sync typed workflow. Adds two numbers."
+    # The result's schema comes from the return annotation (wfc codegen ts turns it into TypeScript).
+    assert types["test_typed_sync"]["output_schema"] == {"type": "integer"}
+    assert typed["output_schema"] == {"additionalProperties": True, "type": "object"}
     # The one-dict form keeps its model's schema.
     assert types["events"]["call_style"] == "dict"
 

@@ -20,12 +20,13 @@ _TIME = "ISO 8601 time between 1970-01-01 and 3000-01-01 (UTC when no offset is 
 
 @router.get("/workflow-types", summary="List registered workflow types with their input JSON schemas")
 async def list_types(core: CoreDep) -> list[dict[str, Any]]:
-    """Every type that ``POST /v1/workflows`` accepts, with the JSON schema of its input."""
+    """Every type that ``POST /v1/workflows`` accepts, with the JSON schemas of its input and result."""
     return [
         {
             "type": t.name,
             "description": t.description,
             "input_schema": t.input_schema(),
+            "output_schema": t.output_schema(),
             "call_style": t.call_style,
             "queue": t.queue,
             "tags": list(t.tags),
