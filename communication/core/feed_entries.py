@@ -1,0 +1,105 @@
+"""What a workflow feed delivers: entries (status, event, stream, end), each with the position after it, and the
+one function that turns a storage read into entries. Shared by the feed (one read for all subscribers) and a
+subscriber catching up on its own; see :mod:`communication.core.workflow_feed`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from communication.adapter import store
+from communication.adapter.feed_store import FeedPage
+from communication.core.feed_cursor import Position, key_hash
+from communication.core.hub_feed import json_size
+
+
+@dataclass(eq=False)
+class Entry:
+    """One frame of a workflow feed. ``data`` is the frame's JSON payload (``kind`` first); ``after`` the position
+    once it is delivered (its cursor). ``frames`` caches the encoded wire forms: every subscriber of a feed gets
+    the same Entry, so each is encoded once per feed."""
+
+    kind: str  # "status" | "event" | "stream" | "end"
+    key: str | None
+    position: int  # event version, stream offset; -1 for status and end
+    data: dict[str, Any]
+    after: Position
+    size: int = 0
+    seq: int = -1
+    read_at: float = field(default_factory=time.monotonic)
+    frames: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def covered_by(self, pos: Position) -> bool:
+        """Whether a reader at ``pos`` already has this entry."""
+        if self.kind == "event":
+            return self.position <= pos.events
+        if self.kind == "stream":
+            return self.position < pos.offset(str(self.key))
+        if self.kind == "status":
+            return bool(self.data["status"] == pos.status)
+        return pos.ended and pos.status == self.after.status
+
+    def advance(self, pos: Position) -> Position:
+        """The position of a reader at ``pos`` after this entry: ``after`` when it covers ``pos`` (the common
+        case, and the cached frame applies), else both merged (a reader ahead in some stream stays ahead)."""
+        if self.after.covers(pos):
+            return self.after
+        merged = self.after.copy()
+        merged.events = max(merged.events, pos.events)
+        for h, n in pos.streams.items():
+            merged.streams[h] = max(merged.streams.get(h, 0), n)
+        return merged
+
+
+def _entry(kind: str, key: str | None, position: int, data: dict[str, Any], state: Position) -> Entry:
+    return Entry(kind, key, position, data, state.copy(), size=json_size(data))
+
+
+def status_entry(status: str, state: Position) -> Entry:
+    """A status frame; moves ``state`` to it."""
+    state.status = status
+    return _entry("status", None, -1, {"kind": "status", "status": status}, state)
+
+
+def entries_of(page: FeedPage, state: Position, final: dict[str, Any] | None) -> list[Entry]:
+    """The entries a read adds after ``state`` (advanced in place): a new non-final status first, then event sets
+    and stream values in commit order, then, when the workflow is finished and every source was read to its end,
+    its final status and ``end`` (``final``: its ``output`` / ``error``). Rows ``state`` already has are skipped.
+    """
+    status = page.status
+    assert status is not None
+    terminal = store.is_terminal(status)
+    out: list[Entry] = []
+    if status != state.status and not terminal:
+        state.ended = False  # resumed after an end
+        out.append(status_entry(status, state))
+    for row in page.rows:
+        data: dict[str, Any]
+        if row.kind == "event":
+            if row.position <= state.events:
+                continue
+            state.events = row.position
+            data = {"kind": "event", "key": row.key, "version": row.position}
+        else:
+            h = key_hash(row.key)
+            if row.position < state.streams.get(h, 0):
+                continue
+            state.streams[h] = row.position + 1
+            data = {"kind": "stream", "key": row.key, "offset": row.position}
+        if row.error is None:
+            data["value"] = row.value
+        else:
+            data["error"] = {
+                "code": "value_not_decodable",
+                "message": f"this server cannot decode the stored value ({row.error}); make the writing "
+                "application use portable JSON serialization",
+            }
+        out.append(_entry(row.kind, row.key, row.position, data, state))
+    if terminal and page.drained and final is not None and not (state.ended and state.status == status):
+        if status != state.status:
+            out.append(status_entry(status, state))
+        state.ended = True
+        out.append(_entry("end", None, -1, {"kind": "end", "status": status, **final}, state))
+    return out
