@@ -22,7 +22,9 @@ SECRET_KEY = "secret.token"
 class FeedBusyInput(BaseModel):
     """Input of ``feed_busy``."""
 
-    rounds: int = Field(2, ge=1, le=1000, description="Interleaved (event, token, log) rounds on each side of the wait.")
+    rounds: int = Field(
+        2, ge=1, le=1000, description="Interleaved (event, token, log) rounds on each side of the wait."
+    )
 
 
 def expected(rounds: int, *, secret: bool) -> list[tuple[str, str, Any]]:

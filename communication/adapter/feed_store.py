@@ -11,7 +11,9 @@ Stream keys are found with a recursive "next key after" query (an index skip sca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import heapq
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +38,33 @@ class Row:
 
 @dataclass(frozen=True)
 class FeedPage:
-    """What one read found: the workflow's status (``None``: no such workflow), rows ordered by
-    ``(function_id, kind, key, position)`` and whether every source was read to its end (not cut by ``limit``)."""
+    """What one read found: the workflow's status (``None``: no such workflow), rows merged by
+    ``(function_id, kind, key)`` (each source in its own order), whether every source was read to its end (not
+    cut by ``limit``), and the stream keys read."""
 
     status: str | None
     rows: list[Row]
     drained: bool
     keys: list[str]
+
+
+@contextmanager
+def _snapshot() -> Iterator[sa.Connection]:
+    """A read-only transaction that sees one snapshot of the database for all of its statements.
+
+    Why: the feed merges several sources by commit order, so they must be read at the same instant. Postgres'
+    default (READ COMMITTED) gives each statement its own snapshot, and pysqlite runs SELECTs outside any
+    transaction: a write committed between two statements would be seen by the second only (a stream value
+    before the event set that preceded it).
+    """
+    db = sysdb()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="REPEATABLE READ") as c, c.begin():
+            yield c
+    else:
+        with db.engine.begin() as c:
+            c.exec_driver_sql("BEGIN")  # a deferred read transaction: one snapshot (WAL) until commit
+            yield c
 
 
 def _decode(value: str | None, serialization: str | None) -> tuple[Any, str | None]:
@@ -82,7 +104,7 @@ def read_feed(
     """
     db = sysdb()
     ws, hist, st = db.tables.workflow_status, db.tables.workflow_events_history, db.tables.streams
-    with db.engine.begin() as c:
+    with _snapshot() as c:
         status = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == workflow_id)).scalar()
         if status is None:
             return FeedPage(None, [], True, [])
@@ -105,12 +127,14 @@ def read_feed(
     cut_points = [int(ev[-1][1])] if len(ev) == limit else []
     cut_points += [int(rows[-1][1]) for rows in per_key.values() if len(rows) == limit]
     cutoff = min(cut_points) if cut_points else None
-    out: list[Row] = []
+    sources: list[list[Row]] = [[]]
     for key, fid, value, ser in ev:
         if cutoff is None or int(fid) <= cutoff:
             decoded, error = _decode(value, ser)
-            out.append(Row("event", str(key), int(fid), int(fid), decoded, error))
+            sources[0].append(Row("event", str(key), int(fid), int(fid), decoded, error))
     for key, rows in per_key.items():
+        out: list[Row] = []
+        sources.append(out)
         expected = offset_of(key)
         for offset, fid, value, ser in rows:
             if int(offset) != expected or (cutoff is not None and int(fid) > cutoff):
@@ -120,8 +144,10 @@ def read_feed(
                 break
             decoded, error = _decode(value, ser)
             out.append(Row("stream", key, int(offset), int(fid), decoded, error))
-    out.sort(key=lambda r: (r.function_id, r.kind, r.key, r.position))
-    return FeedPage(str(status), out, cutoff is None, keys)
+    # A merge, not a sort: each source keeps its own order (a stream by offset, even where a value written
+    # from outside the workflow carries an out-of-order function_id).
+    merged = list(heapq.merge(*sources, key=lambda r: (r.function_id, r.kind, r.key)))
+    return FeedPage(str(status), merged, cutoff is None, keys)
 
 
 def feed_head(workflow_id: str, max_keys: int) -> tuple[str | None, int, dict[str, int]]:
@@ -129,7 +155,7 @@ def feed_head(workflow_id: str, max_keys: int) -> tuple[str | None, int, dict[st
     (a close marker is not counted: it is never delivered). One transaction."""
     db = sysdb()
     ws, hist, st = db.tables.workflow_status, db.tables.workflow_events_history, db.tables.streams
-    with db.engine.begin() as c:
+    with _snapshot() as c:
         status = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == workflow_id)).scalar()
         if status is None:
             return None, -1, {}

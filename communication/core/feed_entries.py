@@ -64,16 +64,18 @@ def status_entry(status: str, state: Position) -> Entry:
 
 
 def entries_of(page: FeedPage, state: Position, final: dict[str, Any] | None) -> list[Entry]:
-    """The entries a read adds after ``state`` (advanced in place): a new non-final status first, then event sets
-    and stream values in commit order, then, when the workflow is finished and every source was read to its end,
-    its final status and ``end`` (``final``: its ``output`` / ``error``). Rows ``state`` already has are skipped.
+    """The entries a read adds after ``state`` (advanced in place): event sets and stream values in commit order
+    (preceded by the status for a reader that has none), a new non-final status, then, when the workflow is
+    finished and every source was read to its end, its final status and ``end`` (``final``: its ``output`` /
+    ``error``). Rows ``state`` already has are skipped.
     """
     status = page.status
     assert status is not None
     terminal = store.is_terminal(status)
     out: list[Entry] = []
-    if status != state.status and not terminal:
-        state.ended = False  # resumed after an end
+    # A reader that has no status yet gets it first; a change is told after the data read with it, which was
+    # committed before the change was seen (the status table keeps no history to place it more exactly).
+    if status != state.status and not terminal and state.status is None:
         out.append(status_entry(status, state))
     for row in page.rows:
         data: dict[str, Any]
@@ -97,6 +99,9 @@ def entries_of(page: FeedPage, state: Position, final: dict[str, Any] | None) ->
                 "application use portable JSON serialization",
             }
         out.append(_entry(row.kind, row.key, row.position, data, state))
+    if status != state.status and not terminal:
+        state.ended = False  # resumed after an end
+        out.append(status_entry(status, state))
     if terminal and page.drained and final is not None and not (state.ended and state.status == status):
         if status != state.status:
             out.append(status_entry(status, state))

@@ -1,0 +1,300 @@
+"""The workflow feed (``GET /v1/workflows/{id}/feed``) against a real ``python server.py``, on SQLite and Postgres.
+
+The workload is ``tests/feed_workflow.py``'s ``feed_busy``: events and two streams interleaved, a wait for a
+message in the middle, a secret event, a closed stream, an output. Each test compares whole frame lists, so a
+lost, repeated or reordered frame fails it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.feed_workflow import GO_TOPIC, SECRET_KEY, expected
+from tests.server_proc import ServerProcess
+
+pytestmark = pytest.mark.timeout(240)
+
+API_KEY = "feed-test-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+SERVER_ENV = {"COMM_WORKFLOWS": "workflows,tests.feed_workflow", "COMM_API_KEYS": API_KEY}
+
+Frame = dict[str, Any]  # {"id": cursor, "data": payload}
+
+
+def postgres_admin_url() -> str | None:
+    import os
+
+    return os.environ.get("TEST_POSTGRES_URL") or None
+
+
+@pytest.fixture(scope="module")
+def module_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database for the module's shared server (SQLite file, or a new Postgres database)."""
+    admin = postgres_admin_url()
+    if admin is None:
+        yield f"sqlite:///{tmp_path_factory.mktemp('feed') / 'system.sqlite'}"
+        return
+    name = f"comm_feed_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{admin.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def server(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests that do not restart it."""
+    with ServerProcess(module_database, log_dir=tmp_path_factory.mktemp("feedlog"), env=SERVER_ENV) as proc:
+        yield proc
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+def start(base: str, rounds: int = 2) -> str:
+    wid = f"feed-{uuid.uuid4().hex[:10]}"
+    r = httpx.post(
+        f"{base}/v1/workflows",
+        json={"type": "feed_busy", "input": {"rounds": rounds}, "workflow_id": wid},
+        headers=AUTH,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return wid
+
+
+def send_go(base: str, wid: str) -> None:
+    r = httpx.post(f"{base}/v1/workflows/{wid}/messages", json={"topic": GO_TOPIC, "message": 1}, headers=AUTH)
+    assert r.status_code in (200, 201, 202), r.text
+    assert r.json()["outcome"] == "delivered"
+
+
+def read_feed(
+    base: str,
+    wid: str,
+    *,
+    until: Any = None,
+    params: dict[str, str] | None = None,
+    last_event_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, list[Frame]]:
+    """Open the feed and read frames until ``until(frame)`` holds, the ``end`` frame, or the response ends."""
+    hdrs = dict(AUTH if headers is None else headers)
+    if last_event_id is not None:
+        hdrs["Last-Event-ID"] = last_event_id
+    frames: list[Frame] = []
+    with (
+        httpx.Client(timeout=httpx.Timeout(10.0, read=60.0)) as http,
+        http.stream("GET", f"{base}/v1/workflows/{wid}/feed", params=params, headers=hdrs) as r,
+    ):
+        if r.status_code != 200:
+            r.read()
+            return r.status_code, []
+        assert r.headers["content-type"].startswith("text/event-stream")
+        block: dict[str, str] = {}
+        for line in r.iter_lines():
+            if line == "":
+                if "data" in block:
+                    assert "event" not in block, "feed frames are unnamed"
+                    frame = {"id": block.get("id"), "data": json.loads(block["data"])}
+                    frames.append(frame)
+                    if frame["data"]["kind"] == "end" or (until is not None and until(frame)):
+                        break
+                block = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                block[name] = value[1:] if value.startswith(" ") else value
+    return 200, frames
+
+
+def shape(frames: list[Frame]) -> list[tuple[Any, ...]]:
+    """Comparable form of frames: (kind, key, value) for data, (kind, status) for status/end."""
+    out: list[tuple[Any, ...]] = []
+    for f in frames:
+        d = f["data"]
+        if d["kind"] in ("event", "stream"):
+            out.append((d["kind"], d["key"], d.get("value", d.get("error", {}).get("code"))))
+        else:
+            out.append((d["kind"], d["status"]))
+    return out
+
+
+def whole_run(rounds: int = 2, *, secret: bool = True, first_status: bool = True) -> list[tuple[Any, ...]]:
+    return [
+        *([("status", "PENDING")] if first_status else []),
+        *expected(rounds, secret=secret),
+        ("status", "SUCCESS"),
+        ("end", "SUCCESS"),
+    ]
+
+
+def before_wait(frame: Frame) -> bool:
+    """The last frame written before the workflow waits for ``go`` (rounds=2)."""
+    d = frame["data"]
+    return d["kind"] == "stream" and d["key"] == "log" and d["value"] == {"line": 1}
+
+
+# -- tests --------------------------------------------------------------------------------------------------------
+def test_feed_delivers_every_frame_once_in_commit_order_and_resumes_mid_way(server: ServerProcess) -> None:
+    wid = start(server.url)
+    status, live = read_feed(server.url, wid, until=before_wait)
+    assert status == 200
+    assert shape(live) == whole_run()[:7]  # PENDING, then 6 data frames, then the workflow waits
+    assert len({f["id"] for f in live}) == len(live)
+
+    send_go(server.url, wid)
+    # Resume after the 4th frame: exactly the rest, live then end.
+    _, rest = read_feed(server.url, wid, last_event_id=live[3]["id"])
+    assert shape(live[:4] + rest) == whole_run()
+    end = rest[-1]["data"]
+    assert end == {"kind": "end", "status": "SUCCESS", "output": {"rounds": 2}}
+    ids = [f["id"] for f in live[:4] + rest]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) <= 1100 for i in ids)
+
+    # A reconnect whose cursor has the end: 204, the SSE standard's "stop reconnecting".
+    assert read_feed(server.url, wid, last_event_id=rest[-1]["id"])[0] == 204
+    assert read_feed(server.url, wid, params={"cursor": rest[-1]["id"]})[0] == 204
+
+    # After completion: a fresh reader gets the replay (the status as it is now), then end.
+    _, replay = read_feed(server.url, wid)
+    assert shape(replay) == whole_run(first_status=False)
+    # A reader that stopped mid-way before the end gets the rest, the final status, and end.
+    _, tail = read_feed(server.url, wid, params={"cursor": live[2]["id"]})
+    assert shape(live[:3] + tail) == whole_run()
+    # Last-Event-ID wins over the URL's cursor (a browser reconnects to the same URL with a newer id).
+    _, tail2 = read_feed(server.url, wid, params={"cursor": live[2]["id"]}, last_event_id=tail[-3]["id"])
+    assert shape(tail2) == whole_run()[-2:]
+
+
+def finish(base: str, wid: str) -> None:
+    send_go(base, wid)
+    r = httpx.get(f"{base}/v1/workflows/{wid}/result", params={"timeout": 60}, headers=AUTH, timeout=70)
+    assert r.json()["status"] == "SUCCESS", r.text
+
+
+def test_feed_filters_per_subscriber_and_resumes_filtered(server: ServerProcess) -> None:
+    wid = start(server.url)
+    finish(server.url, wid)
+    tokens = [("stream", "tokens", f"t{n}") for n in range(4)]
+    _, only_tokens = read_feed(server.url, wid, params={"streams": "tokens", "events": "", "status": "0"})
+    assert shape(only_tokens) == [*tokens, ("end", "SUCCESS")]
+    # A filtered reader resumes after its own last frame: the rest of its keys, nothing else.
+    _, rest = read_feed(
+        server.url, wid, params={"streams": "tokens", "events": "", "status": "0"}, last_event_id=only_tokens[1]["id"]
+    )
+    assert shape(rest) == [*tokens[2:], ("end", "SUCCESS")]
+    _, progress = read_feed(server.url, wid, params={"events": "progress", "streams": ""})
+    assert shape(progress) == [*(("event", "progress", n) for n in range(4)), ("status", "SUCCESS"), ("end", "SUCCESS")]
+    _, no_status = read_feed(server.url, wid, params={"status": "0"})
+    assert shape(no_status) == [*expected(2, secret=True), ("end", "SUCCESS")]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"streams": "bad key"},
+        {"events": "a,/b"},
+        {"status": "2"},
+        {"status": "no"},
+        {"cursor": "not a cursor"},
+        {"cursor": "eyJ6IjoxfQ"},  # {"z":1}: base64url JSON, but not a cursor
+        {"cursor": "x" * 2000},
+    ],
+)
+def test_feed_refuses_bad_input_with_422(server: ServerProcess, params: dict[str, str]) -> None:
+    r = httpx.get(f"{server.url}/v1/workflows/any-id/feed", params=params, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
+
+
+def test_feed_bad_last_event_id_is_422_and_unknown_workflow_404(server: ServerProcess) -> None:
+    r = httpx.get(f"{server.url}/v1/workflows/any-id/feed", headers={**AUTH, "Last-Event-ID": "12"})
+    assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "Last-Event-ID"
+    r = httpx.get(f"{server.url}/v1/workflows/no-such-workflow/feed", headers=AUTH)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "workflow_not_found"
+
+
+def test_feed_read_token_sees_its_workflow_without_secrets_and_nothing_else(server: ServerProcess) -> None:
+    wid, other = start(server.url), start(server.url)
+    finish(server.url, wid)
+    token = httpx.post(f"{server.url}/v1/workflows/{wid}/read-token", headers=AUTH).json()["token"]
+    status, frames = read_feed(server.url, wid, params={"access_token": token}, headers={})
+    assert status == 200
+    assert shape(frames) == whole_run(secret=False, first_status=False)
+    assert all(f["data"].get("key") != SECRET_KEY for f in frames)
+    # Asking for the secret by name does not reveal it either.
+    _, asked = read_feed(
+        server.url, wid, params={"access_token": token, "events": SECRET_KEY, "streams": ""}, headers={}
+    )
+    assert shape(asked) == [("status", "SUCCESS"), ("end", "SUCCESS")]
+    # A token for another workflow, or none at all: refused before anything is read.
+    assert read_feed(server.url, other, params={"access_token": token}, headers={})[0] in (401, 403)
+    assert read_feed(server.url, wid, headers={})[0] == 401
+    finish(server.url, other)
+
+
+def _insert_undecodable(database_url: str, wid: str, key: str, offset: int, function_id: int) -> None:
+    """Store a value no server can decode (an unknown serialization), as another application might."""
+    row = (wid, key, "garbage", offset, function_id, "no_such_serialization")
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as c:
+            c.execute(
+                'INSERT INTO streams (workflow_uuid, key, value, "offset", function_id, serialization) '
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        return
+    with psycopg.connect(database_url, autocommit=True) as c:
+        c.execute(
+            'INSERT INTO dbos.streams (workflow_uuid, key, value, "offset", function_id, serialization) '
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            row,
+        )
+
+
+def test_feed_reports_an_undecodable_value_on_its_own_frame(server: ServerProcess) -> None:
+    wid = start(server.url)
+    _, live = read_feed(server.url, wid, until=before_wait)
+    # Written "with" the last value before the wait (its function_id: the event at live[4] + 2).
+    _insert_undecodable(server.database_url, wid, "tokens", 2, live[4]["data"]["version"] + 2)
+    send_go(server.url, wid)
+    _, rest = read_feed(server.url, wid, last_event_id=live[-1]["id"])
+    bad = [f["data"] for f in rest if "error" in f["data"]]
+    assert bad == [
+        {
+            "kind": "stream",
+            "key": "tokens",
+            "offset": 2,
+            "error": {"code": "value_not_decodable", "message": bad[0]["error"]["message"]},
+        }
+    ]
+    # Its neighbours are all there, once, in order; the workflow's next token went to the next offset.
+    assert [x for x in shape(live + rest) if x[2:] != ("value_not_decodable",)] == whole_run()
+    assert [f["data"]["offset"] for f in rest if f["data"].get("key") == "tokens"] == [2, 3, 4]
+
+
+def test_feed_resumes_across_a_server_kill_without_loss_or_repeat(database_url: str, tmp_path: Path) -> None:
+    with ServerProcess(database_url, log_dir=tmp_path, env=SERVER_ENV) as proc:
+        wid = start(proc.url)
+        _, live = read_feed(proc.url, wid, until=before_wait)
+        assert shape(live) == whole_run()[:7]
+        proc.restart(graceful=False)  # SIGKILL, then the same database and port
+        send_go(proc.url, wid)
+        _, rest = read_feed(proc.url, wid, last_event_id=live[-2]["id"])
+        # Recovery may show the workflow ENQUEUED / PENDING again: real status changes, reported as such.
+        seen = shape(live[:-1] + rest)
+        kept = seen[:7] + [x for x in seen[7:] if not (x[0] == "status" and x[1] in ("ENQUEUED", "PENDING"))]
+        assert kept == whole_run(), seen
+        assert read_feed(proc.url, wid, last_event_id=rest[-1]["id"])[0] == 204
