@@ -8,6 +8,7 @@ lost, repeated or reordered frame fails it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -32,8 +33,6 @@ Frame = dict[str, Any]  # {"id": cursor, "data": payload}
 
 
 def postgres_admin_url() -> str | None:
-    import os
-
     return os.environ.get("TEST_POSTGRES_URL") or None
 
 
@@ -142,7 +141,7 @@ def whole_run(rounds: int = 2, *, secret: bool = True, first_status: bool = True
 def before_wait(frame: Frame) -> bool:
     """The last frame written before the workflow waits for ``go`` (rounds=2)."""
     d = frame["data"]
-    return d["kind"] == "stream" and d["key"] == "log" and d["value"] == {"line": 1}
+    return bool(d["kind"] == "stream" and d["key"] == "log" and d["value"] == {"line": 1})
 
 
 # -- tests --------------------------------------------------------------------------------------------------------
