@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
+from websockets.sync.client import connect
 
 from tests.feed_workflow import GO_TOPIC, SECRET_KEY, expected
 from tests.server_proc import ServerProcess
@@ -297,3 +298,25 @@ def test_feed_resumes_across_a_server_kill_without_loss_or_repeat(database_url: 
         kept = seen[:7] + [x for x in seen[7:] if not (x[0] == "status" and x[1] in ("ENQUEUED", "PENDING"))]
         assert kept == whole_run(), seen
         assert read_feed(proc.url, wid, last_event_id=rest[-1]["id"])[0] == 204
+
+
+def test_feed_over_the_workflow_websocket_matches_the_sse_feed(server: ServerProcess) -> None:
+    wid = start(server.url)
+    finish(server.url, wid)
+    _, sse_frames = read_feed(server.url, wid, params={"streams": "tokens"})
+    ws_url = server.url.replace("http://", "ws://") + f"/v1/workflows/{wid}/ws"
+    with connect(ws_url, additional_headers=AUTH, open_timeout=30) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+        ws.send(json.dumps({"op": "subscribe_feed", "sub": "f1", "streams": ["tokens"]}))
+        got: list[Frame] = []
+        while not got or got[-1]["data"]["kind"] != "end":
+            frame = json.loads(ws.recv(timeout=30))
+            assert frame["type"] == "feed" and frame["sub"] == "f1", frame
+            got.append({"id": frame["id"], "data": frame["data"]})
+        assert got == sse_frames  # same frames, same cursors
+        # Resuming from the end's cursor: nothing more will come.
+        ws.send(json.dumps({"op": "subscribe_feed", "sub": "f2", "cursor": got[-1]["id"]}))
+        assert json.loads(ws.recv(timeout=30)) == {"type": "end", "sub": "f2", "reason": "cursor_has_end"}
+        ws.send(json.dumps({"op": "subscribe_feed", "sub": "f3", "cursor": "garbage!"}))
+        bad = json.loads(ws.recv(timeout=30))
+        assert bad["type"] == "error" and bad["error"]["code"] == "validation_error"

@@ -34,6 +34,7 @@ from communication.core.feed_cursor import MAX_FEED_STREAMS, Position, key_hash
 from communication.core.feed_entries import Entry, entries_of, status_entry
 from communication.core.hub_feed import Subscription
 from communication.core.hub_reader import READ_BATCH, FeedReader, backoff
+from communication.core.metrics import FEED_READS, LIVE_SUBSCRIBERS
 from communication.protocol.errors import WorkflowNotFound
 from communication.protocol.names import is_secret_event
 
@@ -95,10 +96,19 @@ async def final_of(workflow_id: str) -> dict[str, Any]:
     return {"error": f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)}
 
 
+_SHARED_READS = FEED_READS.labels(kind="shared")
+_CATCH_UP_READS = FEED_READS.labels(kind="catch_up")
+_LIVE = LIVE_SUBSCRIBERS.labels(kind="feed")
+
+
 async def read_entries(
-    workflow_id: str, state: Position, batch: int = READ_BATCH
+    workflow_id: str, state: Position, batch: int = READ_BATCH, *, shared: bool = False
 ) -> tuple[str | None, list[Entry], bool]:
-    """One storage read from ``state`` (advanced): ``(status, entries, drained)``; status ``None``: no workflow."""
+    """One storage read from ``state`` (advanced): ``(status, entries, drained)``; status ``None``: no workflow.
+
+    ``shared``: the feed's own read (counted apart from subscribers' catch-up reads in ``comm_feed_reads``).
+    """
+    (_SHARED_READS if shared else _CATCH_UP_READS).inc()
     page = await asyncio.to_thread(
         feed_store.read_feed, workflow_id, state.events, state.offset, batch, MAX_FEED_STREAMS
     )
@@ -257,6 +267,7 @@ class WorkflowFeeds:
         wanted: FeedFilter,
     ) -> AsyncIterator[tuple[Entry, Position]]:
         feed: WorkflowFeed | None = None
+        _LIVE.inc()
         try:
             while True:
                 # Behind the shared buffer: deliver what this subscriber read on its own account.
@@ -318,6 +329,7 @@ class WorkflowFeeds:
                 self.catch_up_reads += 1
                 _, pending, drained = await read_entries(workflow_id, state)
         finally:
+            _LIVE.dec()
             if feed is not None:
                 self._release(feed)
 
@@ -354,6 +366,7 @@ class WorkflowFeeds:
             self.db_reads += 1
             try:
                 if not feed.located:
+                    _SHARED_READS.inc()
                     status, version, heads = await asyncio.to_thread(feed_store.feed_head, wid, MAX_FEED_STREAMS)
                     if status is None:
                         feed.done = True
@@ -364,7 +377,7 @@ class WorkflowFeeds:
                     feed.located = True
                     feed.publish()
                     continue
-                status, entries, drained = await read_entries(wid, feed.state)
+                status, entries, drained = await read_entries(wid, feed.state, shared=True)
                 if status is None:  # the workflow was deleted
                     feed.done = feed.failed = True
                     feed.publish()
