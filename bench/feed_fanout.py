@@ -6,7 +6,8 @@ read per write, not N. One command::
 
 A real ``python server.py`` runs ``bench_stream`` (on ``go``, ``writes`` timestamped values to stream ``bench``,
 then it closes it and finishes). All subscribers connect first (each one catch-up read of its own, at connect),
-then ``go``; every subscriber must receive every value and ``end``. Reported: the feeds' shared storage reads per
+then ``go``; every subscriber (the lean load generator, :mod:`bench.loadgen`) must receive every value and
+``end``. Reported: the feeds' shared storage reads per
 write and subscribers' catch-up reads during the writes (the server's ``comm_feed_reads`` counter), Postgres
 transactions per write (the workflow's own writes included), and write → subscriber latency (same clock).
 """
@@ -16,16 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import re
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.common import fresh_database, machine, percentile, pg_commits
+from bench.loadgen import Readers
 from tests.server_proc import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,54 +38,32 @@ async def feed_reads(api: httpx.AsyncClient) -> dict[str, float]:
     return {kind: float(n) for kind, n in _READS_RE.findall(text)}
 
 
-async def _subscriber(http: httpx.AsyncClient, path: str, connected: asyncio.Semaphore, out: list[float]) -> int:
-    received = 0
-    async with http.stream("GET", path) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if line.startswith(": connected"):
-                connected.release()
-            elif line.startswith("data:"):
-                frame = json.loads(line[5:])
-                if frame["kind"] == "stream":
-                    out.append(time.time() - frame["value"]["t"])
-                    received += 1
-                elif frame["kind"] == "end":
-                    return received
-    return received
-
-
 async def measure(database_url: str, subscribers: int, writes: int, interval_ms: float, logs: Path) -> dict[str, Any]:
     """One run: ``subscribers`` feed subscribers of one ``bench_stream`` workflow."""
     env = {"COMM_LOG_LEVEL": "warning", "COMM_WORKFLOWS": "workflows,bench.workflows"}
     with ServerProcess(database_url, log_dir=logs, env=env) as server:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-        async with (
-            httpx.AsyncClient(base_url=server.url, timeout=60) as api,
-            httpx.AsyncClient(base_url=server.url, timeout=httpx.Timeout(None), limits=limits) as http,
-        ):
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as api:
             wid = f"feed-bench-{subscribers}"
             body = {"type": "bench_stream", "workflow_id": wid, "input": {"n": writes, "interval_ms": interval_ms}}
             (await api.post("/v1/workflows", json=body)).raise_for_status()
             (await api.get(f"/v1/workflows/{wid}/events/status", params={"timeout": 60})).raise_for_status()
-            connected = asyncio.Semaphore(0)
-            latencies: list[float] = []
+            host, port = server.url.removeprefix("http://").split(":")
             path = f"/v1/workflows/{wid}/feed?streams=bench&events=&status=0"
-            tasks = [asyncio.create_task(_subscriber(http, path, connected, latencies)) for _ in range(subscribers)]
-            for _ in range(subscribers):
-                await asyncio.wait_for(connected.acquire(), 120)
+            readers = Readers(host, int(port), [path] * subscribers, processes=2)
+            await readers.start()  # every subscriber connected (its catch-up read done)
             before, commits_before = await feed_reads(api), pg_commits(database_url)
             (await api.post(f"/v1/workflows/{wid}/messages", json={"topic": "go", "message": 1})).raise_for_status()
-            counts = await asyncio.wait_for(asyncio.gather(*tasks), 600)
+            res = await readers.finish()
             after = await feed_reads(api)
             await asyncio.sleep(1.2)  # Postgres flushes statistics at most once a second
             commits_after = pg_commits(database_url)
+    latencies, counts = res["latencies"], res["counts"]
     shared = after.get("shared", 0) - before.get("shared", 0)
     catch_up = after.get("catch_up", 0) - before.get("catch_up", 0)
     return {
         "subscribers": subscribers,
         "writes": writes,
-        "complete": all(c == writes for c in counts),
+        "complete": len(counts) == subscribers and all(c == writes for c in counts),
         "shared_reads_per_write": shared / writes,
         "catch_up_reads": catch_up,
         "txn_per_write": None

@@ -21,6 +21,7 @@ import pytest
 from psycopg import sql
 from websockets.sync.client import connect
 
+from communication.client import Client
 from tests.feed_workflow import GO_TOPIC, SECRET_KEY, expected
 from tests.server_proc import ServerProcess
 
@@ -320,3 +321,30 @@ def test_feed_over_the_workflow_websocket_matches_the_sse_feed(server: ServerPro
         ws.send(json.dumps({"op": "subscribe_feed", "sub": "f3", "cursor": "garbage!"}))
         bad = json.loads(ws.recv(timeout=30))
         assert bad["type"] == "error" and bad["error"]["code"] == "validation_error"
+
+
+def test_the_python_client_feed_resumes_across_a_restart_and_stops_at_the_end(
+    database_url: str, tmp_path: Path
+) -> None:
+    with ServerProcess(database_url, log_dir=tmp_path, env=SERVER_ENV) as proc, Client(proc.url, API_KEY) as client:
+        wid = start(proc.url)
+        got = []
+        feed = client.feed(wid)
+        for frame in feed:
+            got.append(frame)
+            if frame.kind == "stream" and frame.key == "log" and frame.value == {"line": 1}:
+                break
+        # The server dies under the open iterator; it reconnects by itself and resumes after its last frame.
+        proc.restart(graceful=False)
+        send_go(proc.url, wid)
+        for frame in feed:
+            got.append(frame)
+        assert feed.end is not None and feed.end.workflow_status == "SUCCESS"
+        seen = [(f.kind, f.key, f.value) if f.kind in ("event", "stream") else (f.kind, f.status) for f in got]
+        kept = seen[:7] + [x for x in seen[7:] if not (x[0] == "status" and x[1] in ("ENQUEUED", "PENDING"))]
+        assert kept == whole_run()
+        assert got[-1].output == {"rounds": 2}
+        # A feed from a cursor: the rest only; from the end's cursor: nothing.
+        rest = list(client.feed(wid, cursor=got[3].id, streams=["tokens"], events=[], status=False))
+        assert [(f.kind, f.value) for f in rest] == [("stream", f"t{n}") for n in range(1, 4)] + [("end", None)]
+        assert list(client.feed(wid, cursor=got[-1].id)) == []

@@ -27,6 +27,7 @@ class Entry:
     data: dict[str, Any]
     after: Position
     size: int = 0
+    hkey: str = ""  # streams: the key's cursor hash, computed once per entry rather than once per subscriber
     seq: int = -1
     read_at: float = field(default_factory=time.monotonic)
     frames: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -36,7 +37,7 @@ class Entry:
         if self.kind == "event":
             return self.position <= pos.events
         if self.kind == "stream":
-            return self.position < pos.offset(str(self.key))
+            return self.position < pos.streams.get(self.hkey, 0)
         if self.kind == "status":
             return bool(self.data["status"] == pos.status)
         return pos.ended and pos.status == self.after.status
@@ -98,7 +99,10 @@ def entries_of(page: FeedPage, state: Position, final: dict[str, Any] | None) ->
                 "message": f"this server cannot decode the stored value ({row.error}); make the writing "
                 "application use portable JSON serialization",
             }
-        out.append(_entry(row.kind, row.key, row.position, data, state))
+        entry = _entry(row.kind, row.key, row.position, data, state)
+        if row.kind == "stream":
+            entry.hkey = h
+        out.append(entry)
     if status != state.status and not terminal:
         state.ended = False  # resumed after an end
         out.append(status_entry(status, state))
