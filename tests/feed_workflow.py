@@ -25,6 +25,7 @@ class FeedBusyInput(BaseModel):
     rounds: int = Field(
         2, ge=1, le=1000, description="Interleaved (event, token, log) rounds on each side of the wait."
     )
+    extra_streams: int = Field(0, ge=0, le=100, description="Streams x00, x01, ... of one value each, written first.")
 
 
 def expected(rounds: int, *, secret: bool) -> list[tuple[str, str, Any]]:
@@ -48,6 +49,8 @@ def expected(rounds: int, *, secret: bool) -> list[tuple[str, str, Any]]:
 async def feed_busy(params: dict[str, Any]) -> dict[str, Any]:
     """Write ``rounds`` (event, token, log) triples, wait for ``go``, write ``rounds`` more, then finish."""
     p = FeedBusyInput.model_validate(params)
+    for j in range(p.extra_streams):
+        await DBOS.write_stream_async(f"x{j:02d}", j)
     for half in (0, 1):
         for i in range(p.rounds):
             n = half * p.rounds + i

@@ -63,11 +63,11 @@ def server(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-def start(base: str, rounds: int = 2) -> str:
+def start(base: str, rounds: int = 2, extra_streams: int = 0) -> str:
     wid = f"feed-{uuid.uuid4().hex[:10]}"
     r = httpx.post(
         f"{base}/v1/workflows",
-        json={"type": "feed_busy", "input": {"rounds": rounds}, "workflow_id": wid},
+        json={"type": "feed_busy", "input": {"rounds": rounds, "extra_streams": extra_streams}, "workflow_id": wid},
         headers=AUTH,
         timeout=30,
     )
@@ -348,3 +348,30 @@ def test_the_python_client_feed_resumes_across_a_restart_and_stops_at_the_end(
         rest = list(client.feed(wid, cursor=got[3].id, streams=["tokens"], events=[], status=False))
         assert [(f.kind, f.value) for f in rest] == [("stream", f"t{n}") for n in range(1, 4)] + [("end", None)]
         assert list(client.feed(wid, cursor=got[-1].id)) == []
+
+
+def test_feed_opened_with_a_read_token_ends_when_the_token_expires(server: ServerProcess) -> None:
+    wid = start(server.url)
+    token = httpx.post(f"{server.url}/v1/workflows/{wid}/read-token", headers=AUTH, json={"ttl_seconds": 2}).json()
+    lines: list[str] = []
+    with httpx.stream(
+        "GET", f"{server.url}/v1/workflows/{wid}/feed", params={"access_token": token["token"]}, timeout=60
+    ) as r:
+        assert r.status_code == 200
+        lines.extend(r.iter_lines())  # the workflow waits for 'go': only the token's expiry ends this response
+    assert "event: error" in lines
+    error = json.loads(next(line for line in reversed(lines) if line.startswith("data:"))[5:])
+    assert error["error"]["code"] == "token_expired"
+    assert any('"kind":"status"' in line for line in lines)  # the feed itself was served until then
+    finish(server.url, wid)
+
+
+def test_feed_follows_at_most_32_streams_and_its_cursor_stays_bounded(server: ServerProcess) -> None:
+    wid = start(server.url, rounds=1, extra_streams=40)
+    finish(server.url, wid)
+    _, frames = read_feed(server.url, wid)
+    keys = sorted({f["data"]["key"] for f in frames if f["data"]["kind"] == "stream"})
+    assert keys == sorted(["log", "tokens", *(f"x{j:02d}" for j in range(30))])  # the first 32 keys, ascending
+    assert max(len(f["id"]) for f in frames) <= 1100
+    assert frames[-1]["data"]["kind"] == "end"
+    assert read_feed(server.url, wid, last_event_id=frames[-1]["id"])[0] == 204

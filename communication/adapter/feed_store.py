@@ -74,11 +74,12 @@ def _decode(value: str | None, serialization: str | None) -> tuple[Any, str | No
         return None, f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def stream_keys(c: sa.Connection, workflow_id: str) -> list[str]:
-    """Every stream key of the workflow (session id markers ``~…`` excluded), ascending."""
+def stream_keys(c: sa.Connection, workflow_id: str, max_keys: int) -> list[str]:
+    """The workflow's first ``max_keys`` stream keys, ascending (session id markers ``~…``, which sort last,
+    excluded). The recursion stops after ``max_keys`` steps, whatever the number of keys."""
     st = sysdb().tables.streams
     first = (
-        sa.select(sa.func.min(st.c.key).label("k"))
+        sa.select(sa.func.min(st.c.key).label("k"), sa.literal(1).label("n"))
         .where(st.c.workflow_uuid == workflow_id)
         .cte("feed_keys", recursive=True)
     )
@@ -87,10 +88,11 @@ def stream_keys(c: sa.Connection, workflow_id: str) -> list[str]:
         .where(st.c.workflow_uuid == workflow_id, st.c.key > first.c.k)
         .scalar_subquery()
     )
-    keys = first.union_all(sa.select(nxt.label("k")).where(first.c.k.is_not(None)))
-    return [
-        str(k) for (k,) in c.execute(sa.select(keys.c.k).where(keys.c.k.is_not(None))) if not str(k).startswith("~")
-    ]
+    keys = first.union_all(
+        sa.select(nxt.label("k"), (first.c.n + 1).label("n")).where(first.c.k.is_not(None), first.c.n < max_keys)
+    )
+    rows = c.execute(sa.select(keys.c.k).where(keys.c.k.is_not(None))).fetchall()
+    return [str(k) for (k,) in rows if not str(k).startswith("~")]
 
 
 def read_feed(
@@ -114,7 +116,7 @@ def read_feed(
             .order_by(hist.c.function_id, hist.c.key)
             .limit(limit)
         ).fetchall()
-        keys = stream_keys(c, workflow_id)[:max_keys]
+        keys = stream_keys(c, workflow_id, max_keys)
         per_key: dict[str, Sequence[Any]] = {}
         for key in keys:
             per_key[key] = c.execute(
@@ -163,7 +165,7 @@ def feed_head(workflow_id: str, max_keys: int) -> tuple[str | None, int, dict[st
             sa.select(sa.func.max(hist.c.function_id)).where(hist.c.workflow_uuid == workflow_id)
         ).scalar()
         heads: dict[str, int] = {}
-        for key in stream_keys(c, workflow_id)[:max_keys]:
+        for key in stream_keys(c, workflow_id, max_keys):
             last = c.execute(
                 sa.select(st.c.offset, st.c.value, st.c.serialization)
                 .where(st.c.workflow_uuid == workflow_id, st.c.key == key)

@@ -99,6 +99,7 @@ def entries_of(page: FeedPage, state: Position, final: dict[str, Any] | None) ->
                 "message": f"this server cannot decode the stored value ({row.error}); make the writing "
                 "application use portable JSON serialization",
             }
+        state.ended = False  # new data after an end (a resumed workflow): its next end is news again
         entry = _entry(row.kind, row.key, row.position, data, state)
         if row.kind == "stream":
             entry.hkey = h
