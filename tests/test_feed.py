@@ -375,3 +375,13 @@ def test_feed_follows_at_most_32_streams_and_its_cursor_stays_bounded(server: Se
     assert max(len(f["id"]) for f in frames) <= 1100
     assert frames[-1]["data"]["kind"] == "end"
     assert read_feed(server.url, wid, last_event_id=frames[-1]["id"])[0] == 204
+
+
+def test_feed_pages_a_long_history_in_commit_order(server: ServerProcess) -> None:
+    # 200 rounds: 1,200 values, more than one read's budget per source, so replays are cut and merged page by page.
+    wid = start(server.url, rounds=200)
+    finish(server.url, wid)
+    _, replay = read_feed(server.url, wid)
+    assert shape(replay) == whole_run(200, first_status=False)
+    _, tail = read_feed(server.url, wid, last_event_id=replay[500]["id"])
+    assert shape(replay[:501] + tail) == whole_run(200, first_status=False)

@@ -99,7 +99,8 @@ def read_feed(
     workflow_id: str, after_version: int, offset_of: Callable[[str], int], limit: int, max_keys: int
 ) -> FeedPage:
     """Status, event sets with version > ``after_version`` and stream values from
-    ``offset_of(key)``, at most ``limit`` rows per source, for the first ``max_keys`` stream keys (ascending).
+    ``offset_of(key)``, about ``limit`` rows in all (shared by the sources, at least 16 each), for the first
+    ``max_keys`` stream keys (ascending).
 
     When a source is cut by ``limit``, rows written after its last one (by ``function_id``) are left for the
     next read, so what is returned is in commit order across sources. Close markers are never returned.
@@ -110,13 +111,16 @@ def read_feed(
         status = c.execute(sa.select(ws.c.status).where(ws.c.workflow_uuid == workflow_id)).scalar()
         if status is None:
             return FeedPage(None, [], True, [])
+        keys = stream_keys(c, workflow_id, max_keys)
+        # The budget is shared by the sources, so one read (and one subscriber's catch-up page) stays bounded
+        # whatever the number of streams.
+        limit = max(16, limit // (1 + len(keys)))
         ev = c.execute(
             sa.select(hist.c.key, hist.c.function_id, hist.c.value, hist.c.serialization)
             .where(hist.c.workflow_uuid == workflow_id, hist.c.function_id > after_version)
             .order_by(hist.c.function_id, hist.c.key)
             .limit(limit)
         ).fetchall()
-        keys = stream_keys(c, workflow_id, max_keys)
         per_key: dict[str, Sequence[Any]] = {}
         for key in keys:
             per_key[key] = c.execute(

@@ -277,7 +277,6 @@ class WorkflowFeeds:
                         yield entry, pos
                     if entry.kind == "end":
                         return
-                pos = state if state.covers(pos) else pos
                 if not drained:
                     self.catch_up_reads += 1
                     _, pending, drained = await read_entries(workflow_id, state)
