@@ -26,6 +26,7 @@ class FeedBusyInput(BaseModel):
         2, ge=1, le=1000, description="Interleaved (event, token, log) rounds on each side of the wait."
     )
     extra_streams: int = Field(0, ge=0, le=100, description="Streams x00, x01, ... of one value each, written first.")
+    fail: bool = Field(False, description="Raise right after the 'go' message (the run ends in ERROR).")
 
 
 def expected(rounds: int, *, secret: bool) -> list[tuple[str, str, Any]]:
@@ -61,6 +62,8 @@ async def feed_busy(params: dict[str, Any]) -> dict[str, Any]:
             got = await DBOS.recv_async(GO_TOPIC, timeout_seconds=120)
             if got is None:
                 raise TimeoutError("no 'go' message")
+            if p.fail:
+                raise RuntimeError("asked to fail")
     await DBOS.set_event_async(SECRET_KEY, "s3cr3t")
     await DBOS.close_stream_async("tokens")
     await DBOS.set_event_async("phase", "done")

@@ -63,11 +63,15 @@ def server(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-def start(base: str, rounds: int = 2, extra_streams: int = 0) -> str:
+def start(base: str, rounds: int = 2, extra_streams: int = 0, fail: bool = False) -> str:
     wid = f"feed-{uuid.uuid4().hex[:10]}"
     r = httpx.post(
         f"{base}/v1/workflows",
-        json={"type": "feed_busy", "input": {"rounds": rounds, "extra_streams": extra_streams}, "workflow_id": wid},
+        json={
+            "type": "feed_busy",
+            "input": {"rounds": rounds, "extra_streams": extra_streams, "fail": fail},
+            "workflow_id": wid,
+        },
         headers=AUTH,
         timeout=30,
     )
@@ -385,3 +389,16 @@ def test_feed_pages_a_long_history_in_commit_order(server: ServerProcess) -> Non
     assert shape(replay) == whole_run(200, first_status=False)
     _, tail = read_feed(server.url, wid, last_event_id=replay[500]["id"])
     assert shape(replay[:501] + tail) == whole_run(200, first_status=False)
+
+
+def test_feed_ends_a_failed_workflow_with_its_error(server: ServerProcess) -> None:
+    wid = start(server.url, fail=True)
+    _, live = read_feed(server.url, wid, until=before_wait)
+    send_go(server.url, wid)
+    _, rest = read_feed(server.url, wid, last_event_id=live[-1]["id"])
+    assert shape(rest) == [("status", "ERROR"), ("end", "ERROR")]
+    # The same error text as GET /result.
+    result = httpx.get(f"{server.url}/v1/workflows/{wid}/result", headers=AUTH, params={"timeout": 0}).json()
+    assert rest[-1]["data"] == {"kind": "end", "status": "ERROR", "error": result["error"]}
+    assert "asked to fail" in result["error"]
+    assert read_feed(server.url, wid, last_event_id=rest[-1]["id"])[0] == 204
