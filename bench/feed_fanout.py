@@ -9,7 +9,9 @@ then it closes it and finishes). All subscribers connect first (each one catch-u
 then ``go``; every subscriber (the lean load generator, :mod:`bench.loadgen`) must receive every value and
 ``end``. Reported: the feeds' shared storage reads per
 write and subscribers' catch-up reads during the writes (the server's ``comm_feed_reads`` counter), Postgres
-transactions per write (the workflow's own writes included), and write → subscriber latency (same clock).
+transactions per write (the workflow's own writes included), and write → subscriber latency (same clock), with
+the same subscribers on the stream's own live tail (``/streams/bench/live``) measured in the same run as the
+reference.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ async def feed_reads(api: httpx.AsyncClient) -> dict[str, float]:
     return {kind: float(n) for kind, n in _READS_RE.findall(text)}
 
 
-async def measure(database_url: str, subscribers: int, writes: int, interval_ms: float, logs: Path) -> dict[str, Any]:
-    """One run: ``subscribers`` feed subscribers of one ``bench_stream`` workflow."""
+async def measure(
+    database_url: str, subscribers: int, writes: int, interval_ms: float, logs: Path, *, tail: bool = False
+) -> dict[str, Any]:
+    """One run: ``subscribers`` feed subscribers of one ``bench_stream`` workflow (``tail``: the reference, the
+    same subscribers on the stream's own live tail)."""
     env = {"COMM_LOG_LEVEL": "warning", "COMM_WORKFLOWS": "workflows,bench.workflows"}
     with ServerProcess(database_url, log_dir=logs, env=env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as api:
@@ -48,7 +53,11 @@ async def measure(database_url: str, subscribers: int, writes: int, interval_ms:
             (await api.post("/v1/workflows", json=body)).raise_for_status()
             (await api.get(f"/v1/workflows/{wid}/events/status", params={"timeout": 60})).raise_for_status()
             host, port = server.url.removeprefix("http://").split(":")
-            path = f"/v1/workflows/{wid}/feed?streams=bench&events=&status=0"
+            path = (
+                f"/v1/workflows/{wid}/streams/bench/live"
+                if tail
+                else f"/v1/workflows/{wid}/feed?streams=bench&events=&status=0"
+            )
             readers = Readers(host, int(port), [path] * subscribers, processes=2)
             await readers.start()  # every subscriber connected (its catch-up read done)
             before, commits_before = await feed_reads(api), pg_commits(database_url)
@@ -61,6 +70,7 @@ async def measure(database_url: str, subscribers: int, writes: int, interval_ms:
     shared = after.get("shared", 0) - before.get("shared", 0)
     catch_up = after.get("catch_up", 0) - before.get("catch_up", 0)
     return {
+        "route": "stream tail (reference)" if tail else "feed",
         "subscribers": subscribers,
         "writes": writes,
         "complete": len(counts) == subscribers and all(c == writes for c in counts),
@@ -76,15 +86,18 @@ async def measure(database_url: str, subscribers: int, writes: int, interval_ms:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| backend | subscribers | writes | complete | shared reads / write | catch-up reads | txn / write "
+        "| backend | route | subscribers | writes | complete | feed reads / write | catch-up reads | txn / write "
         "| p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         txn = "—" if r["txn_per_write"] is None else f"{r['txn_per_write']:.2f}"
+        feed = r["route"] == "feed"  # the reference's hub reads are not feed reads
+        reads = f"{r['shared_reads_per_write']:.2f}" if feed else "—"
+        catch_up = f"{r['catch_up_reads']:.0f}" if feed else "—"
         lines.append(
-            f"| {r['backend']} | {r['subscribers']} | {r['writes']} | {r['complete']} "
-            f"| {r['shared_reads_per_write']:.2f} | {r['catch_up_reads']:.0f} | {txn} "
+            f"| {r['backend']} | {r['route']} | {r['subscribers']} | {r['writes']} | {r['complete']} "
+            f"| {reads} | {catch_up} | {txn} "
             f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
         )
     return "\n".join(lines)
@@ -97,10 +110,11 @@ async def run(args: argparse.Namespace) -> str:
         work = Path(tmp)
         for backend in args.backends.split(","):
             for n in [int(x) for x in args.subscribers.split(",")]:
-                with fresh_database(backend, work) as url:
-                    row = await measure(url, n, args.writes, args.interval_ms, work)
-                rows.append({"backend": backend, **row})
-                print(_table(rows[-1:]).splitlines()[-1], flush=True)
+                for tail in (False, True):
+                    with fresh_database(backend, work) as url:
+                        row = await measure(url, n, args.writes, args.interval_ms, work, tail=tail)
+                    rows.append({"backend": backend, **row})
+                    print(_table(rows[-1:]).splitlines()[-1], flush=True)
     return _table(rows)
 
 
