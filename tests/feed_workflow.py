@@ -27,6 +27,7 @@ class FeedBusyInput(BaseModel):
     )
     extra_streams: int = Field(0, ge=0, le=100, description="Streams x00, x01, ... of one value each, written first.")
     fail: bool = Field(False, description="Raise right after the 'go' message (the run ends in ERROR).")
+    pad: int = Field(0, ge=0, le=100_000, description="Characters of padding ('pad') added to each 'log' value.")
 
 
 def expected(rounds: int, *, secret: bool) -> list[tuple[str, str, Any]]:
@@ -57,7 +58,7 @@ async def feed_busy(params: dict[str, Any]) -> dict[str, Any]:
             n = half * p.rounds + i
             await DBOS.set_event_async("progress", n)
             await DBOS.write_stream_async("tokens", f"t{n}")
-            await DBOS.write_stream_async("log", {"line": n})
+            await DBOS.write_stream_async("log", {"line": n, "pad": "x" * p.pad} if p.pad else {"line": n})
         if half == 0:
             got = await DBOS.recv_async(GO_TOPIC, timeout_seconds=120)
             if got is None:

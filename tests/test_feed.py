@@ -63,13 +63,13 @@ def server(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-def start(base: str, rounds: int = 2, extra_streams: int = 0, fail: bool = False) -> str:
+def start(base: str, rounds: int = 2, extra_streams: int = 0, fail: bool = False, pad: int = 0) -> str:
     wid = f"feed-{uuid.uuid4().hex[:10]}"
     r = httpx.post(
         f"{base}/v1/workflows",
         json={
             "type": "feed_busy",
-            "input": {"rounds": rounds, "extra_streams": extra_streams, "fail": fail},
+            "input": {"rounds": rounds, "extra_streams": extra_streams, "fail": fail, "pad": pad},
             "workflow_id": wid,
         },
         headers=AUTH,
@@ -402,3 +402,70 @@ def test_feed_ends_a_failed_workflow_with_its_error(server: ServerProcess) -> No
     assert rest[-1]["data"] == {"kind": "end", "status": "ERROR", "error": result["error"]}
     assert "asked to fail" in result["error"]
     assert read_feed(server.url, wid, last_event_id=rest[-1]["id"])[0] == 204
+
+
+def test_a_live_subscriber_that_falls_behind_the_buffer_catches_up_without_loss(
+    database_url: str, tmp_path: Path
+) -> None:
+    # A 16-entry shared buffer, and a client that stops reading while megabytes are written: its server-side
+    # subscriber stalls on the socket, the buffer moves on, and it must catch up from storage on its own account.
+    env = {**SERVER_ENV, "COMM_HUB_BUFFER_SIZE": "16", "COMM_SSE_SEND_TIMEOUT_SECONDS": "300"}
+    rounds = 60
+    pad = 100_000
+    with ServerProcess(database_url, log_dir=tmp_path, env=env) as proc:
+        wid = start(proc.url, rounds=rounds, pad=pad)
+        frames: list[Frame] = []
+        with (
+            httpx.Client(timeout=httpx.Timeout(10.0, read=120.0)) as http,
+            http.stream("GET", f"{proc.url}/v1/workflows/{wid}/feed", params={"events": ""}, headers=AUTH) as r,
+        ):
+            lines = r.iter_lines()
+            block: dict[str, str] = {}
+
+            def next_frame() -> Frame:
+                nonlocal block
+                for line in lines:
+                    if line == "" and "data" in block:
+                        frame = {"id": block.get("id"), "data": json.loads(block["data"])}
+                        block = {}
+                        return frame
+                    if line and not line.startswith(":"):
+                        name, _, value = line.partition(":")
+                        block[name] = value[1:]
+                raise AssertionError("the feed ended early")
+
+            # Live: every value of the first half, until the workflow waits for 'go'.
+            while not (frames and frames[-1]["data"].get("value", {}) == {"line": rounds - 1, "pad": "x" * pad}):
+                frames.append(next_frame())
+            before = metric_catch_up(proc.url)
+            send_go(proc.url, wid)
+            # Not reading while the second half (6 MB, more than loopback socket buffers hold) is written.
+            done = httpx.get(f"{proc.url}/v1/workflows/{wid}/result", params={"timeout": 60}, headers=AUTH, timeout=70)
+            assert done.json()["status"] == "SUCCESS"
+            while frames[-1]["data"]["kind"] != "end":
+                frames.append(next_frame())
+        assert metric_catch_up(proc.url) > before  # it did fall behind and catch up on its own
+        got = [
+            (f["data"]["kind"], f["data"].get("key"), f["data"].get("value"))
+            if f["data"]["kind"] == "stream"
+            else (f["data"]["kind"], f["data"]["status"])
+            for f in frames
+        ]
+        want = [
+            ("status", "PENDING"),
+            *(
+                ("stream", key, value if key == "tokens" else {"line": value["line"], "pad": "x" * pad})
+                for kind, key, value in expected(rounds, secret=False)
+                if kind == "stream"
+            ),
+            ("status", "SUCCESS"),
+            ("end", "SUCCESS"),
+        ]
+        assert got == want
+
+
+def metric_catch_up(base: str) -> float:
+    """The server's ``comm_feed_reads_total{kind="catch_up"}``."""
+    text = httpx.get(f"{base}/metrics", headers=AUTH).text
+    line = next(x for x in text.splitlines() if x.startswith('comm_feed_reads_total{kind="catch_up"}'))
+    return float(line.split()[-1])
