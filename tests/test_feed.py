@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -410,13 +411,15 @@ def test_a_live_subscriber_that_falls_behind_the_buffer_catches_up_without_loss(
     # A 16-entry shared buffer, and a client that stops reading while megabytes are written: its server-side
     # subscriber stalls on the socket, the buffer moves on, and it must catch up from storage on its own account.
     env = {**SERVER_ENV, "COMM_HUB_BUFFER_SIZE": "16", "COMM_SSE_SEND_TIMEOUT_SECONDS": "300"}
-    rounds = 60
+    rounds = 100
     pad = 100_000
     with ServerProcess(database_url, log_dir=tmp_path, env=env) as proc:
         wid = start(proc.url, rounds=rounds, pad=pad)
         frames: list[Frame] = []
+        # A small receive buffer keeps the kernel from absorbing the backlog for the client.
+        small = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)])
         with (
-            httpx.Client(timeout=httpx.Timeout(10.0, read=120.0)) as http,
+            httpx.Client(timeout=httpx.Timeout(10.0, read=120.0), transport=small) as http,
             http.stream("GET", f"{proc.url}/v1/workflows/{wid}/feed", params={"events": ""}, headers=AUTH) as r,
         ):
             lines = r.iter_lines()
@@ -439,7 +442,7 @@ def test_a_live_subscriber_that_falls_behind_the_buffer_catches_up_without_loss(
                 frames.append(next_frame())
             before = metric_catch_up(proc.url)
             send_go(proc.url, wid)
-            # Not reading while the second half (6 MB, more than loopback socket buffers hold) is written.
+            # Not reading while the second half (10 MB, more than the socket buffers hold) is written.
             done = httpx.get(f"{proc.url}/v1/workflows/{wid}/result", params={"timeout": 60}, headers=AUTH, timeout=70)
             assert done.json()["status"] == "SUCCESS"
             while frames[-1]["data"]["kind"] != "end":
