@@ -26,7 +26,7 @@ from communication.client.models import (
     StartedWorkflow,
     WorkflowTypeInfo,
 )
-from communication.client.sse import OffsetCursor, RetryPolicy, VersionCursor
+from communication.client.sse import FeedCursor, OffsetCursor, RetryPolicy, VersionCursor
 from communication.protocol.models import (
     EventOut,
     EventsOut,
@@ -273,6 +273,22 @@ class ClientBase:
     def _watch(self, workflow_id: str, keys: list[str] | None, after_version: int | None) -> tuple[str, VersionCursor]:
         url = self._url(f"/v1/workflows/{seg(workflow_id)}/events/live")
         return url, VersionCursor(workflow_id, after_version=after_version, keys=list(keys) if keys else None)
+
+    def _feed(
+        self,
+        workflow_id: str,
+        cursor: str | None,
+        events: list[str] | None,
+        streams: list[str] | None,
+        status: bool,
+    ) -> tuple[str, FeedCursor]:
+        url = self._url(f"/v1/workflows/{seg(workflow_id)}/feed")
+        return url, FeedCursor(
+            cursor,
+            events=None if events is None else list(events),
+            streams=None if streams is None else list(streams),
+            status=status,
+        )
 
     # --- messages ---
 

@@ -44,6 +44,26 @@ class LiveEnd(_Open):
     workflow_status: str | None = None
 
 
+class FeedFrame(_Open):
+    """One frame of a workflow feed (``GET /v1/workflows/{id}/feed``; QUICK_REFERENCE.md "Feed").
+
+    ``kind`` is ``status`` (``status``), ``event`` (``key``, ``version``, ``value``), ``stream`` (``key``,
+    ``offset``, ``value``) or ``end`` (``status``, ``output`` or ``error``); an event or stream value the server
+    cannot decode has ``error`` (``{"code": "value_not_decodable", ...}``) instead of ``value``. ``id`` is the
+    opaque cursor after this frame: ``feed(..., cursor=frame.id)`` continues right after it.
+    """
+
+    id: str
+    kind: str
+    key: str | None = None
+    version: int | None = None
+    offset: int | None = None
+    value: Any = None
+    status: str | None = None
+    output: Any = None
+    error: Any = None
+
+
 class SessionEvent(_Open):
     """One event of a durable session."""
 

@@ -32,7 +32,7 @@ from communication.client.errors import (
     ServiceUnavailable,
     error_from_response,
 )
-from communication.client.models import LiveEnd
+from communication.client.models import FeedFrame, LiveEnd
 from communication.protocol.models import EventOut
 
 log = logging.getLogger("communication.client")
@@ -180,6 +180,49 @@ class VersionCursor:
         if sse.event == "overflow":
             return RECONNECT
         return None
+
+
+@dataclass
+class FeedCursor:
+    """Position of a workflow feed: the opaque ``id`` of the last frame the caller was given.
+
+    Frames are unnamed; the server resumes exactly after ``last_id`` (``Last-Event-ID``), so nothing is dropped
+    here. The ``end`` frame is yielded like the others, then the iterator stops (``end`` is set).
+    """
+
+    last_id: str | None = None
+    events: list[str] | None = None
+    streams: list[str] | None = None
+    status: bool = True
+    end: LiveEnd | None = None
+
+    def params(self) -> dict[str, Any]:
+        """Query parameters of the next connection (the filters; the position travels in ``Last-Event-ID``)."""
+        params: dict[str, Any] = {}
+        if self.events is not None:
+            params["events"] = ",".join(self.events)
+        if self.streams is not None:
+            params["streams"] = ",".join(self.streams)
+        if not self.status:
+            params["status"] = 0
+        return params
+
+    def headers(self) -> dict[str, str]:
+        """``Last-Event-ID`` of the next connection."""
+        return {} if self.last_id is None else {"Last-Event-ID": self.last_id}
+
+    def accept(self, sse: ServerSentEvent) -> Action[FeedFrame]:
+        """Interpret one frame."""
+        if sse.event != "message":
+            return None  # named frames (a read token's ``error``) are not feed frames
+        data = _data(sse)
+        if not isinstance(data, dict) or "kind" not in data or not sse.id:
+            raise ProtocolError(f"feed frame without kind or id: {sse.data[:100]!r}")
+        self.last_id = sse.id
+        frame = FeedFrame.model_validate({**data, "id": sse.id})
+        if frame.kind == "end":
+            self.end = LiveEnd(reason="workflow_finished", workflow_status=frame.status)
+        return Yield(frame)
 
 
 class Cursor(Protocol[T_co]):

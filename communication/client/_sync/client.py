@@ -37,6 +37,7 @@ from communication.client.errors import (
     transport_error,
 )
 from communication.client.models import (
+    FeedFrame,
     Reply,
     SessionItem,
     SessionPostResult,
@@ -259,6 +260,27 @@ class Client(ClientBase):
         """
         url, cursor = self._watch(workflow_id, keys, after_version)
         return self._live(url, cursor)
+
+    def feed(
+        self,
+        workflow_id: str,
+        *,
+        cursor: str | None = None,
+        events: list[str] | None = None,
+        streams: list[str] | None = None,
+        status: bool = True,
+    ) -> LiveIterator[FeedFrame]:
+        """Everything about one workflow, live, in commit order: status changes, event sets, stream values, then
+        the ``end`` frame (final status, output or error), after which iteration stops.
+
+        Reconnects by itself and resumes exactly after the last frame it yielded (``frame.id``; pass one as
+        ``cursor`` to continue a feed read earlier). ``events`` / ``streams`` keep only those keys (``[]``: none);
+        ``status=False`` leaves out status frames. A cursor that already has the end yields nothing.
+
+        Raises (while iterating): WorkflowNotFound, ValidationFailed, ReconnectsExhausted.
+        """
+        url, feed_cursor = self._feed(workflow_id, cursor, events, streams, status)
+        return self._live(url, feed_cursor)
 
     # --- messages ---
 

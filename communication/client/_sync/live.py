@@ -90,6 +90,8 @@ class LiveIterator(Iterator[T]):
                 with connect_sse(
                     http, "GET", url, params=cursor.params(), headers={**headers, **cursor.headers()}, timeout=timeout
                 ) as source:
+                    if source.response.status_code == 204:
+                        return  # the SSE standard's "stop": nothing will ever follow this position
                     if source.response.status_code != 200:
                         source.response.read()
                     check_opened(source, url)
@@ -99,6 +101,8 @@ class LiveIterator(Iterator[T]):
                             got_value = True
                             attempt.progressed()
                             yield action.item
+                            if cursor.end is not None:
+                                return  # the item was the terminal frame itself (the workflow feed's end)
                         elif action is STOP:
                             return
                         elif action is RECONNECT:

@@ -43,6 +43,7 @@ from communication.core.live.buffers import (
 )
 from communication.core.live.reader import READ_BATCH, FeedReader, backoff
 from communication.core.live.watcher import Watcher
+from communication.core.live.workflow_feed import WorkflowFeeds
 from communication.core.ops.metrics import LIVE_SUBSCRIBERS
 from communication.core.ops.ratelog import RateLimitedLog
 from communication.core.settings import Settings
@@ -98,12 +99,23 @@ class Hub:
         self.reader = FeedReader(
             buffer_size=buffer_size, buffer_bytes=buffer_bytes, errors=self.errors, ready=self.watcher.ready
         )
+        self.workflows = WorkflowFeeds(
+            acquire=self._acquire,
+            reader=self.reader,
+            ready=self.watcher.ready,
+            on_first=self.watcher.feed_added,
+            on_last=self._maybe_idle,
+            buffer_size=buffer_size,
+            buffer_bytes=buffer_bytes,
+            linger_seconds=linger_seconds,
+            recheck_interval=recheck_interval,
+        )
         self.watcher.start()
 
     @property
     def db_reads(self) -> int:
-        """Feed reads since start (benchmarks: database work per write)."""
-        return self.reader.db_reads
+        """Feed reads since start, workflow feeds included (benchmarks: database work per write)."""
+        return self.reader.db_reads + self.workflows.db_reads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
@@ -134,14 +146,19 @@ class Hub:
         return self._by_workflow.get(workflow_id, set())
 
     def has_feeds(self) -> bool:
-        """Whether any feed is alive."""
-        return bool(self._streams or self._events)
+        """Whether any feed is alive (workflow feeds included)."""
+        return bool(self._streams or self._events or self.workflows.feeds)
+
+    def _maybe_idle(self) -> None:
+        if not self.has_feeds():
+            self.watcher.idle()
 
     # -- public API -----------------------------------------------------------------------------------------
     async def close(self) -> None:
         """Stop every feed (subscribers end with ``shutdown``) and the watcher."""
         self._closed = True
         await self.watcher.close()
+        await self.workflows.close()
         feeds: list[Feed] = [*self._streams.values(), *self._events.values()]
         for feed in feeds:
             if feed.task is not None:
@@ -165,6 +182,8 @@ class Hub:
             "buffered_bytes": sum(f.bytes for f in self._streams.values())
             + sum(f.bytes for f in self._events.values()),
             "db_reads": self.db_reads,
+            "workflow_feeds": len(self.workflows.feeds),
+            "workflow_feed_catch_up_reads": self.workflows.catch_up_reads,
         }
 
     async def tail_stream(self, workflow_id: str, key: str, offset: int) -> Subscription:

@@ -27,6 +27,14 @@ from communication.core.live.buffers import Feed
 from communication.core.ops.ratelog import RateLimitedLog
 
 
+class WorkflowWakes(Protocol):
+    """The hub's workflow feeds (:mod:`communication.core.live.workflow_feed`): woken by workflow id."""
+
+    def wake(self, workflow_id: str) -> None: ...
+
+    def wake_all(self) -> None: ...
+
+
 class FeedIndex(Protocol):
     """What the watcher needs of the hub: its live feeds, and its rate-limited error log."""
 
@@ -39,6 +47,9 @@ class FeedIndex(Protocol):
     def event_feeds(self) -> dict[str, Feed]: ...
 
     def has_feeds(self) -> bool: ...
+
+    @property
+    def workflows(self) -> WorkflowWakes: ...
 
 
 log = logging.getLogger("communication.core.live.hub")
@@ -117,10 +128,12 @@ class Watcher:
     def _wake_workflow(self, workflow_id: str) -> None:
         for feed in self._hub.feeds_of(workflow_id):
             feed.wake.set()
+        self._hub.workflows.wake(workflow_id)
 
     def _wake_all(self) -> None:
         for feed in [*self._hub.stream_feeds().values(), *self._hub.event_feeds().values()]:
             feed.wake.set()
+        self._hub.workflows.wake_all()
 
     def _on_notify(self, channel: str, payload: str) -> None:
         streams, events = self._hub.stream_feeds(), self._hub.event_feeds()
@@ -129,6 +142,7 @@ class Watcher:
                 self._wake(streams.get((wid, key)))
             elif channel == notifications.EVENTS_CHANNEL:
                 self._wake(events.get(wid))
+            self._hub.workflows.wake(wid)
 
     async def _on_connect(self) -> None:
         self._ready.set()
@@ -171,8 +185,10 @@ class Watcher:
         streams, events = self._hub.stream_feeds(), self._hub.event_feeds()
         for skey in changes.streams:
             self._wake(streams.get(skey))
+            self._hub.workflows.wake(skey[0])
         for wid in changes.events:
             self._wake(events.get(wid))
+            self._hub.workflows.wake(wid)
         for wid in changes.finished:
             self._wake_workflow(wid)
 

@@ -84,6 +84,13 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )
+FEED_READS = Counter(
+    "comm_feed_reads",
+    "Storage reads of workflow feeds: 'shared' (one per wake, for all subscribers of a workflow) and 'catch_up' "
+    "(a subscriber behind the shared buffer, on its own account).",
+    ["kind"],
+    registry=REGISTRY,
+)
 WEBHOOK_REJECTIONS = Counter(
     "comm_webhook_rejections",
     "Webhook deliveries rejected, by reason (e.g. signature_invalid, timestamp_out_of_window).",

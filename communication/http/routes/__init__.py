@@ -9,6 +9,7 @@ from communication.http.routes import (
     approval_links,
     compat,
     events,
+    feed,
     health,
     messages,
     metrics,
@@ -30,6 +31,7 @@ ROUTERS: list[APIRouter] = [
     events.router,
     messages.router,
     streams.router,
+    feed.router,
     compat.router,
     auth.router,
     approval_links.router,
@@ -57,6 +59,6 @@ PUBLIC_ROUTERS: list[APIRouter] = [
     ui.router,  # static page only; its API calls carry the key / read tokens
 ]
 #: GET reads of one workflow's events and streams: an API key, or a read token for that workflow.
-READ_ROUTERS: list[APIRouter] = [live.router, events.router, streams.router]
+READ_ROUTERS: list[APIRouter] = [live.router, events.router, streams.router, feed.router]
 
 __all__ = ["PUBLIC_ROUTERS", "READ_ROUTERS", "ROUTERS"]

@@ -5,12 +5,14 @@ Protocol (documented in QUICK_REFERENCE.md). Client → server frames, each a JS
 * ``{"op": "subscribe_stream", "sub": "s1", "key": "progress_stream", "offset": 0}``
 * ``{"op": "subscribe_events", "sub": "e1", "after_version": 0, "keys": ["progress"]}``
 * ``{"op": "subscribe_status", "sub": "st"}``
+* ``{"op": "subscribe_feed", "sub": "f1", "cursor": null, "events": null, "streams": ["tokens"], "status": true}``
 * ``{"op": "unsubscribe", "sub": "s1"}``
 * ``{"op": "send", "req": "r1", "topic": "notification", "message": {...}, "idempotency_key": "k1"}``
 * ``{"op": "ping", "req": "p1"}``
 
 Server → client frames have ``type``: ``hello``, ``value`` (sub, offset, value), ``event`` (sub, key, value,
-version), ``status`` (sub, status), ``end`` (sub, reason, next_offset?, workflow_status), ``overflow`` (sub,
+version), ``status`` (sub, status), ``feed`` (sub, id, data: the workflow feed's frames), ``end`` (sub, reason,
+next_offset?, workflow_status), ``overflow`` (sub,
 next_offset), ``send_result`` (req, outcome, ...), ``pong`` (req), ``error`` (req/sub, error envelope).
 A bad frame (binary, not JSON, ``NaN``, nested over ``max_json_depth``, over ``max_body_bytes``, invalid) gets
 an ``error`` frame and the socket stays open. Close codes: 4403 foreign ``Origin`` (not the server's own nor in
@@ -32,11 +34,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import Message
 
+from communication.core.live.feed_cursor import MAX_CURSOR_CHARS, decode_cursor
 from communication.core.live.hub import End, Hub, Item
+from communication.core.live.workflow_feed import FeedFilter, FeedFinished
 from communication.core.security.credentials import READ_TOKEN_PARAM, AccessControl
 from communication.core.services import Core
 from communication.http.access import without_secret_events
 from communication.http.body_limit import parse_json_off_loop
+from communication.http.feed_frames import ws_feed_frame
 from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value
 from communication.http.origin import origin_allowed
 from communication.http.websocket import INTERNAL_ERROR, bearer_key, close_code
@@ -87,6 +92,15 @@ class SubscribeStatus(_Frame):
     sub: SubId
 
 
+class SubscribeFeed(_Frame):
+    op: Literal["subscribe_feed"]
+    sub: SubId
+    cursor: str | None = Field(None, max_length=MAX_CURSOR_CHARS)
+    events: list[Annotated[str, Field(pattern=KEY_PATTERN)]] | None = None
+    streams: list[Annotated[str, Field(pattern=KEY_PATTERN)]] | None = None
+    status: bool = True
+
+
 class Unsubscribe(_Frame):
     op: Literal["unsubscribe"]
     sub: SubId
@@ -106,7 +120,8 @@ class Ping(_Frame):
 
 
 ClientFrame = Annotated[
-    SubscribeStream | SubscribeEvents | SubscribeStatus | Unsubscribe | Send | Ping, Field(discriminator="op")
+    SubscribeStream | SubscribeEvents | SubscribeStatus | SubscribeFeed | Unsubscribe | Send | Ping,
+    Field(discriminator="op"),
 ]
 _frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 
@@ -177,8 +192,25 @@ class _Connection:
             if isinstance(out, End) and out.reason != "shutdown":
                 await self.send({"type": "status", "sub": sub, "status": out.workflow_status})
 
+    async def feed(self, sub: str, frame: SubscribeFeed) -> None:
+        """The workflow feed on this socket: ``feed {sub, id, data}`` frames (``data`` as on the SSE feed)."""
+        wanted = FeedFilter(
+            events=None if frame.events is None else frozenset(frame.events),
+            streams=None if frame.streams is None else frozenset(frame.streams),
+            status=frame.status,
+            secrets=self.can_send,  # a read token never sees a secret event
+        )
+        try:
+            items = await self.hub.workflows.open(self.workflow_id, decode_cursor(frame.cursor), wanted)
+        except FeedFinished:
+            await self.send({"type": "end", "sub": sub, "reason": "cursor_has_end"})
+            return
+        async with contextlib.aclosing(items):
+            async for entry, pos in items:
+                await self.send(ws_feed_frame(entry, pos, sub))
+
     async def handle(self, frame: Any) -> None:
-        if isinstance(frame, SubscribeStream | SubscribeEvents | SubscribeStatus):
+        if isinstance(frame, SubscribeStream | SubscribeEvents | SubscribeStatus | SubscribeFeed):
             self.check_room(frame.sub)
         if isinstance(frame, SubscribeStream):
             tail = await self.hub.tail_stream(self.workflow_id, frame.key, frame.offset)
@@ -190,6 +222,8 @@ class _Connection:
             self.start(frame.sub, self.relay(frame.sub, items, "event", set(frame.keys) if frame.keys else None))
         elif isinstance(frame, SubscribeStatus):
             self.start(frame.sub, self.status(frame.sub))
+        elif isinstance(frame, SubscribeFeed):
+            self.start(frame.sub, self.feed(frame.sub, frame))
         elif isinstance(frame, Unsubscribe):
             task = self.subs.pop(frame.sub, None)
             if task is not None:
