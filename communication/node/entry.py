@@ -112,7 +112,7 @@ def prepare(settings: Settings, *, worker: bool) -> int | None:
 
 def app_factory() -> FastAPI:
     """Build the app from the environment (``--reload``'s child process imports this); holds the executor lock."""
-    from communication.http.app import create_app
+    from communication.app.factory import create_app
     from communication.node.serving import install_log_redaction
 
     env_file = os.environ.get(_ENV_FILE_VAR)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None, prog: str = "python server.py") -> int:
             from communication.node.worker_process import Worker
 
             return Worker(settings).run(recover=args.recover)
-        from communication.http.app import create_app
+        from communication.app.factory import create_app
         from communication.node.serving import serve
 
         return EXIT_OK if serve(create_app(settings), settings) else EXIT_FAILED

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sse_starlette import ServerSentEvent
 
+from communication.compat import frames as seed_frames
 from communication.core.live.hub import End, Item
 from communication.http import frames
 
@@ -84,9 +85,10 @@ async def test_a_value_is_encoded_once_for_every_subscriber(monkeypatch: pytest.
 def test_seed_frames_are_unnamed_payloads_unless_named() -> None:
     stored = {"type": "thinking", "data": None, "id": "e1", "timestamp": 1.0, "payload": {"type": "thinking", "x": 1}}
     item = Item(0, stored)
-    assert frames._seed_frame(item, named=False) == b'id: 0\r\ndata: {"type":"thinking","x":1}\r\n\r\n'
+    assert seed_frames._seed_frame(item, named=False) == b'id: 0\r\ndata: {"type":"thinking","x":1}\r\n\r\n'
     assert (
-        frames._seed_frame(item, named=True) == b'id: 0\r\nevent: thinking\r\ndata: {"type":"thinking","x":1}\r\n\r\n'
+        seed_frames._seed_frame(item, named=True)
+        == b'id: 0\r\nevent: thinking\r\ndata: {"type":"thinking","x":1}\r\n\r\n'
     )
     idle = {"type": "timeout", "data": {"reason": "idle"}, "id": None, "timestamp": 2.0}
-    assert frames.seed_payload(idle) == {"type": "timeout", "data": {"reason": "idle"}}
+    assert seed_frames.seed_payload(idle) == {"type": "timeout", "data": {"reason": "idle"}}

@@ -7,12 +7,10 @@ from communication.http import live
 from communication.http.routes import (
     admin,
     approval_links,
-    compat,
     events,
     health,
     messages,
     metrics,
-    monty,
     schedules,
     sessions,
     streams,
@@ -20,7 +18,6 @@ from communication.http.routes import (
     webhooks,
     workflows,
     ws,
-    ws_seed,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -30,7 +27,6 @@ ROUTERS: list[APIRouter] = [
     events.router,
     messages.router,
     streams.router,
-    compat.router,
     auth.router,
     approval_links.router,
     approval_links.public_router,
@@ -38,8 +34,6 @@ ROUTERS: list[APIRouter] = [
     schedules.router,
     sessions.router,
     ws.router,
-    ws_seed.router,
-    monty.router,
     metrics.router,  # needs an API key when keys are configured (scrape with a bearer token)
     admin.router,
     ui.router,  # the dashboard (issue 7): / and /ui/
@@ -47,13 +41,12 @@ ROUTERS: list[APIRouter] = [
 
 # Access groups (issue 5), applied by server.create_app. A router in neither list requires an API key.
 #: Open to anyone: health checks, and endpoints whose signature or link is the credential.
-# ws and ws_seed authenticate inside their handlers (WebSocket routes cannot use the HTTP dependencies).
+# ws authenticates inside its handler (WebSocket routes cannot use the HTTP dependencies).
 PUBLIC_ROUTERS: list[APIRouter] = [
     health.router,
     approval_links.public_router,
     webhooks.router,
     ws.router,
-    ws_seed.router,
     ui.router,  # static page only; its API calls carry the key / read tokens
 ]
 #: GET reads of one workflow's events and streams: an API key, or a read token for that workflow.

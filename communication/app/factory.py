@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.routing import Match, Mount
-from starlette.types import Scope
 
+from communication.compat import install as compat_routes
 from communication.core.live.hub import Hub
 from communication.core.ops import runtime
 from communication.core.ops.config_check import check_settings
@@ -40,7 +39,7 @@ from communication.http.routes import PUBLIC_ROUTERS, READ_ROUTERS, ROUTERS
 from communication.http.routes import ui as ui_routes
 from communication.http.shutdown import remaining_grace
 
-log = logging.getLogger("communication.http.app")
+log = logging.getLogger("communication.app.factory")
 
 DESCRIPTION = """
 Talk to running DBOS workflows over HTTP: **events** (blocking reads with bounded timeouts and versions),
@@ -77,10 +76,11 @@ def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = Non
     )
     install_security(app, settings)  # after the body limit: CORS must be the outer layer
     install_error_handlers(app)
-    for router in ROUTERS:
+    public = [*PUBLIC_ROUTERS, *compat_routes.PUBLIC_ROUTERS]
+    for router in [*ROUTERS[:-1], *compat_routes.ROUTERS, ROUTERS[-1]]:  # the dashboard (/ and /ui/) last
         if router is ui_routes.router and not dashboard:
             continue
-        include_with_access(app, router, public=PUBLIC_ROUTERS, read=READ_ROUTERS)
+        include_with_access(app, router, public=public, read=READ_ROUTERS)
     document_body_errors(app)
     return app
 
@@ -152,91 +152,3 @@ def create_app(settings: Settings) -> FastAPI:
                 runtime.shutdown()
 
     return build_api(settings, lifespan=lifespan)
-
-
-class _ApiMount(Mount):
-    """A mount that claims only the paths its API has a route for.
-
-    Why: a plain ``Mount("")`` (or ``Mount("/x")``) answers every path under it, so host routes declared after
-    :func:`mount` — or the host's own 404 — would be shadowed. Here a path none of our routes matches falls
-    through to the host's routing.
-    """
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child = super().matches(scope)
-        if match is not Match.FULL:
-            return match, child
-        # Starlette routes match on the path below root_path, which the child scope extends by our prefix.
-        inner = {**scope, **child}
-        for route in self.routes:
-            route_match, _ = route.matches(inner)
-            if route_match is not Match.NONE:
-                return match, child
-        return Match.NONE, {}
-
-
-def mount(
-    app: FastAPI,
-    *,
-    prefix: str = "",
-    settings: Settings | None = None,
-    dashboard: bool = False,
-) -> FastAPI:
-    """Add the whole API (v1, live SSE/WebSocket, sessions, webhooks, callbacks, seed paths, optionally the
-    dashboard) to ``app``, an application that launches DBOS itself in its own lifespan.
-
-    The API runs as a sub-application under ``prefix`` with its own error handlers, body limit and state, so the
-    host's routes, error handlers and middleware are left alone; paths the API does not serve fall through to the
-    host. Its parts (hub, core services) start inside the host's lifespan once the host's part of it has run
-    (DBOS launched) and stop before the host's shutdown code runs; DBOS itself is never launched or destroyed here.
-    The API's state is ``app.state.comm`` (the sub-application).
-
-    Args:
-        app: the host application.
-        prefix: path prefix, e.g. ``"/comm"`` (``""``: the API's own paths at the root).
-        settings: the API's settings; default ``Settings()`` (environment). Its database URL is taken from the
-            running DBOS instance; ``workflows`` is ignored (the host imports its workflow modules itself).
-        dashboard: also serve the dashboard at ``{prefix}/`` and ``{prefix}/ui/``.
-
-    Returns:
-        The mounted API application.
-
-    Raises:
-        ValueError: ``prefix`` does not start with "/" or ends with "/".
-    """
-    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
-        raise ValueError("prefix must start with '/' and must not end with '/' (or be empty)")
-    configured = settings if settings is not None else Settings()
-    api = build_api(configured, dashboard=dashboard)
-    app.router.routes.append(_ApiMount(prefix, app=api, name="communication"))
-    app.state.comm = api
-    original: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(host: Any) -> AsyncIterator[Any]:
-        async with original(host) as host_state:
-            parts = Parts(api, _with_running_database(configured))
-            api.state.settings = parts.settings
-            await parts.start()
-            try:
-                yield host_state
-            finally:
-                await parts.stop()
-
-    app.router.lifespan_context = lifespan
-    return api
-
-
-def _with_running_database(settings: Settings) -> Settings:
-    """``settings`` with the database URL of the DBOS instance the host launched.
-
-    Raises:
-        RuntimeError: the host has not launched DBOS by the end of its lifespan's start-up.
-    """
-    url = runtime.running_database_url()
-    if url is None:
-        raise RuntimeError(
-            "communication.mount: DBOS is not launched. Launch it in the host app's lifespan "
-            "(DBOS(config=...); DBOS.launch()) before it yields."
-        )
-    return settings.model_copy(update={"database_url": url})

@@ -29,15 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
 from communication.adapter import store
-from communication.core.live.hub import End, Hub, Item
-from communication.core.services import Core
-from communication.http.deps import CoreDep, WorkflowId
-from communication.http.frames import encode_json, sse_frame
-from communication.http.live import SSE_RESPONSE, LastEventId, resume_position, sse
-from communication.http.schemas import error_responses
-from communication.http.sse_response import FrameStream
-from communication.protocol.errors import ValidationFailed, WorkflowIdConflict
-from communication.protocol.monty import (
+from communication.compat.models import (
     DEFAULT_MAX_ITERATIONS,
     MAX_ITERATIONS,
     MAX_SLEEP,
@@ -50,6 +42,14 @@ from communication.protocol.monty import (
     is_delivery,
     sleep_progress,
 )
+from communication.core.live.hub import End, Hub, Item
+from communication.core.services import Core
+from communication.http.deps import CoreDep, WorkflowId
+from communication.http.frames import encode_json, sse_frame
+from communication.http.live import SSE_RESPONSE, LastEventId, resume_position, sse
+from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
+from communication.protocol.errors import ValidationFailed, WorkflowIdConflict
 from communication.protocol.validation import WORKFLOW_ID_PATTERN
 
 router = APIRouter(tags=["seed-compatible"])
