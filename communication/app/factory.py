@@ -1,30 +1,29 @@
-"""The application factory and the mount: one API, served standalone or inside someone else's FastAPI app.
+"""The application factory: one API, served standalone (:func:`create_app`) or inside a host app (:mod:`.mount`).
 
 :func:`create_app` builds the server: its lifespan imports the configured workflow modules, launches DBOS, starts
-the parts (fan-out hub, core services) and, on shutdown, stops them and destroys DBOS.
+the parts (fan-out hub, core services) and, on shutdown, stops them and destroys DBOS. It serves the v1 API, the
+health and metrics paths, the docs, the dashboard and, unless ``COMM_COMPAT=false``, the seed's compatibility room.
 
-:func:`mount` adds the same API to an existing FastAPI application that launches DBOS itself. It builds the API as
-a sub-application (its own error handlers, body limit, state) mounted under ``prefix``, and runs the parts inside
-the host's lifespan, after the host has launched DBOS, never launching or destroying DBOS itself.
-
-Both share :func:`build_api` (routers, middleware, error table, security state) and :class:`Parts`.
+Both it and :func:`communication.app.mount.mount` use :func:`build_api` (routers, middleware, error table, security
+state) and :class:`Parts`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, params
 from fastapi_offline import FastAPIOffline
 
-from communication.compat import install as compat_routes
+from communication.compat import install as compat_room
+from communication.compat.settings import CompatSettings
 from communication.core.live.hub import Hub
 from communication.core.ops import runtime
 from communication.core.ops.config_check import check_settings
@@ -36,6 +35,8 @@ from communication.http.access import include_with_access, install_security
 from communication.http.body_limit import BodyLimitMiddleware, document_body_errors
 from communication.http.errors import install_error_handlers
 from communication.http.routes import PUBLIC_ROUTERS, READ_ROUTERS, ROUTERS
+from communication.http.routes import health as health_routes
+from communication.http.routes import metrics as metrics_routes
 from communication.http.routes import ui as ui_routes
 from communication.http.shutdown import remaining_grace
 
@@ -49,7 +50,17 @@ Every error is `{"error": {"code", "message", "details"}}` with a stable code (s
 """
 
 
-def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = None) -> FastAPI:
+def build_api(
+    settings: Settings,
+    *,
+    dashboard: bool = True,
+    health: bool = True,
+    metrics: bool = True,
+    docs: bool = True,
+    compat: CompatSettings | None = None,
+    dependencies: Sequence[params.Depends] = (),
+    lifespan: Any = None,
+) -> FastAPI:
     """The API as a FastAPI application: routers, body limit, security state, CORS, error table.
 
     It neither launches DBOS nor starts its parts: :func:`create_app` and :func:`mount` do that.
@@ -57,15 +68,22 @@ def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = Non
     Args:
         settings: the one settings object.
         dashboard: include the dashboard (``/`` and ``/ui/``).
+        health: include ``/health``, ``/healthz`` and ``/readyz``.
+        metrics: include ``/metrics``.
+        docs: serve ``/docs``, ``/redoc`` and ``/openapi.json``.
+        compat: the seed's compatibility room's settings; ``None`` leaves its paths out.
+        dependencies: run before every route's own (a host's global dependencies, for a mounted API).
         lifespan: the application's lifespan, if it has its own.
     """
+    meta: dict[str, Any] = {
+        "title": "DBOS workflow communication server",
+        "version": _api_version(),
+        "description": DESCRIPTION,
+        "lifespan": lifespan,
+        "dependencies": list(dependencies),
+    }
     # /docs and /redoc load Swagger UI / ReDoc from the installed fastapi-offline package, not from a CDN.
-    app = FastAPIOffline(
-        title="DBOS workflow communication server",
-        version=_api_version(),
-        description=DESCRIPTION,
-        lifespan=lifespan,
-    )
+    app = FastAPIOffline(**meta) if docs else FastAPI(**meta, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.ready = False
     app.add_middleware(
@@ -76,11 +94,20 @@ def build_api(settings: Settings, *, dashboard: bool = True, lifespan: Any = Non
     )
     install_security(app, settings)  # after the body limit: CORS must be the outer layer
     install_error_handlers(app)
-    public = [*PUBLIC_ROUTERS, *compat_routes.PUBLIC_ROUTERS]
-    for router in [*ROUTERS[:-1], *compat_routes.ROUTERS, ROUTERS[-1]]:  # the dashboard (/ and /ui/) last
-        if router is ui_routes.router and not dashboard:
-            continue
-        include_with_access(app, router, public=public, read=READ_ROUTERS)
+    left_out = {
+        id(router)
+        for router, wanted in (
+            (ui_routes.router, dashboard),
+            (health_routes.router, health),
+            (metrics_routes.router, metrics),
+        )
+        if not wanted
+    }
+    for router in ROUTERS:
+        if id(router) not in left_out:
+            include_with_access(app, router, public=PUBLIC_ROUTERS, read=READ_ROUTERS)
+    if compat is not None:
+        compat_room.install(app, compat)
     document_body_errors(app)
     return app
 
@@ -120,12 +147,29 @@ class Parts:
             await hub.close()
 
 
-def create_app(settings: Settings) -> FastAPI:
+def compat_settings_of(compat: bool | CompatSettings | None) -> CompatSettings | None:
+    """The compatibility room's settings to serve with, or ``None`` to leave it out.
+
+    ``None``: as ``COMM_COMPAT`` says (default on); ``True`` / ``False``: on / off (its other settings from the
+    environment); a :class:`CompatSettings`: as it says.
+    """
+    if compat is False:
+        return None
+    chosen = compat if isinstance(compat, CompatSettings) else CompatSettings()
+    if compat is True:
+        return chosen.model_copy(update={"enabled": True})
+    return chosen if chosen.enabled else None
+
+
+def create_app(settings: Settings, *, compat: bool | CompatSettings | None = None) -> FastAPI:
     """Build the application. DBOS is launched in the lifespan and destroyed on shutdown.
 
     Args:
         settings: the one settings object (``Settings()`` reads the environment and ``.env``).
+        compat: serve the seed's paths: ``None`` as ``COMM_COMPAT`` says (default: yes), ``True`` / ``False``, or
+            the room's own :class:`~communication.compat.settings.CompatSettings`.
     """
+    compat_settings = compat_settings_of(compat)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -151,4 +195,4 @@ def create_app(settings: Settings) -> FastAPI:
                 # No grace: stop at once. Blocking the loop keeps its workflows from running on while DBOS goes away.
                 runtime.shutdown()
 
-    return build_api(settings, lifespan=lifespan)
+    return build_api(settings, compat=compat_settings, lifespan=lifespan)

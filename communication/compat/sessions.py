@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
-from sse_starlette import EventSourceResponse
 
 from communication.compat.frames import sse_seed_session
 from communication.core.library_workflows.session_workflow import SESSION_STREAM
@@ -51,7 +50,7 @@ async def seed_post(
 @router.get(
     "/stream/{session_id}",
     summary="Tail a session as SSE (seed callback receiver)",
-    response_class=EventSourceResponse,
+    response_class=FrameStream,
     responses={**SSE_RESPONSE, **error_responses(404)},
 )
 async def seed_stream(

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from communication.compat.settings import load_compat_settings
 from communication.core.ops.config_check import ConfigError, check_settings, load_settings
 from communication.core.settings import Settings
 from communication.node import executor_lock
@@ -118,6 +119,7 @@ def app_factory() -> FastAPI:
     env_file = os.environ.get(_ENV_FILE_VAR)
     try:
         settings = load_settings(env_file=Path(env_file) if env_file else None)
+        compat = load_compat_settings(env_file=Path(env_file) if env_file else None)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
@@ -126,7 +128,7 @@ def app_factory() -> FastAPI:
     status = prepare(settings, worker=False)
     if status is not None:
         raise SystemExit(status)
-    return create_app(settings)
+    return create_app(settings, compat=compat)
 
 
 def _serve_reloading(args: argparse.Namespace, settings: Settings) -> int:
@@ -162,6 +164,7 @@ def main(argv: list[str] | None = None, prog: str = "python server.py") -> int:
         return _fail("--reload serves HTTP; it cannot be combined with --worker", EXIT_CONFIG)
     try:
         settings = load_settings(overrides_of(args), env_file=args.env_file)
+        compat = load_compat_settings(env_file=args.env_file)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -179,6 +182,6 @@ def main(argv: list[str] | None = None, prog: str = "python server.py") -> int:
         from communication.app.factory import create_app
         from communication.node.serving import serve
 
-        return EXIT_OK if serve(create_app(settings), settings) else EXIT_FAILED
+        return EXIT_OK if serve(create_app(settings, compat=compat), settings) else EXIT_FAILED
     finally:
         executor_lock.release(settings)

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse
 
 from communication.core.library_workflows.session_workflow import SESSION_STREAM
 from communication.http.deps import CoreDep, SettingsDep
@@ -77,7 +76,7 @@ async def read_events(
 @router.get(
     "/v1/sessions/{session_id}/live",
     summary="Tail a session live (SSE), resumable by offset",
-    response_class=EventSourceResponse,
+    response_class=FrameStream,
     responses={**SSE_RESPONSE, **error_responses(404)},
 )
 async def tail(
