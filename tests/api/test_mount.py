@@ -277,3 +277,20 @@ async def test_under_a_server_without_lifespan_the_api_starts_on_its_first_reque
     finally:
         await app.state.comm.state.hub.close()
         DBOS.destroy(destroy_registry=False)
+
+
+def test_the_server_serves_the_seed_paths_unless_comm_compat_is_false(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(database_url)
+    with TestClient(communication.create_app(settings)) as client:  # the default: on
+        assert client.get("/workflow-stream/nope").status_code == 404
+        assert client.get("/workflow-stream/nope").json()["error"]["code"] == "workflow_not_found"
+    monkeypatch.setenv("COMM_COMPAT", "false")
+    for app in (communication.create_app(settings), communication.create_app(settings, compat=False)):
+        with TestClient(app) as client:
+            assert client.post("/events/s1", json={"type": "x"}).status_code == 404
+            assert client.get("/monty/stream").status_code == 404
+            assert client.get("/readyz").status_code == 200  # the server keeps its health paths
+    with TestClient(communication.create_app(settings, compat=True)) as client:  # an explicit yes wins
+        assert client.post("/events/s2", json={"type": "done"}).status_code == 202

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from communication.compat.settings import CompatSettings
 from communication.core.ops.config_check import env_name
 from communication.core.settings import Settings
 from tests.support.server_proc import ROOT, ServerProcess, free_port
@@ -110,9 +111,7 @@ def test_serving_line_follows_dbos_launch_migrations_are_one_line_and_warnings_p
 
 def test_readme_configuration_table_lists_every_setting() -> None:
     rows = "\n".join(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `"))
-    missing = [
-        env_name(name).split(" ")[0]
-        for name in Settings.model_fields
-        if f"`{env_name(name).split(' ')[0]}`" not in rows
-    ]
+    names = [env_name(name).split(" ")[0] for name in Settings.model_fields]
+    names += ["COMM_COMPAT" if name == "enabled" else f"COMM_{name.upper()}" for name in CompatSettings.model_fields]
+    missing = [name for name in names if f"`{name}`" not in rows]
     assert not missing, f"README's configuration tables miss {missing}"
