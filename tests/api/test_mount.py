@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from dbos import DBOS
-from fastapi import FastAPI, Request, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Request, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
@@ -294,3 +294,18 @@ def test_the_server_serves_the_seed_paths_unless_comm_compat_is_false(
             assert client.get("/readyz").status_code == 200  # the server keeps its health paths
     with TestClient(communication.create_app(settings, compat=True)) as client:  # an explicit yes wins
         assert client.post("/events/s2", json={"type": "done"}).status_code == 202
+
+
+def test_the_hosts_global_dependencies_run_on_our_routes(database_url: str) -> None:
+    app, _ = host_app(database_url)
+    calls: list[str] = []
+
+    async def audit(request: Request) -> None:
+        calls.append(request.url.path)
+
+    app.router.dependencies.append(Depends(audit))  # what FastAPI(dependencies=[...]) sets
+    communication.mount(app, prefix="/comm", settings=make_settings(database_url))
+    with TestClient(app) as client:
+        assert client.get("/comm/v1/workflow-types").status_code == 200
+        assert client.get("/comm/v1/workflows/nope").status_code == 404
+    assert calls == ["/comm/v1/workflow-types", "/comm/v1/workflows/nope"]
