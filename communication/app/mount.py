@@ -84,15 +84,15 @@ class _GuestMount(Mount):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child = super().matches(scope)
-        if match is not Match.FULL or self._host_claims(scope):
+        if match is not Match.FULL:
             return Match.NONE, {}
         # Starlette routes match on the path below root_path, which the child scope extends by our prefix.
         inner = {**scope, **child}
-        for route in self.routes:
-            route_match, _ = route.matches(inner)
-            if route_match is not Match.NONE:
-                return match, child
-        return Match.NONE, {}
+        ours = any(route.matches(inner)[0] is not Match.NONE for route in self.routes)
+        # Ours first: a request for the host then costs no second pass over the host's routes.
+        if not ours or self._host_claims(scope):
+            return Match.NONE, {}
+        return match, child
 
     def _host_claims(self, scope: Scope) -> bool:
         for route in self.host.router.routes:
