@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from dbos import DBOS
 from fastapi import Depends, FastAPI, Request, WebSocketDisconnect
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
 import communication
@@ -309,3 +311,14 @@ def test_the_hosts_global_dependencies_run_on_our_routes(database_url: str) -> N
         assert client.get("/comm/v1/workflow-types").status_code == 200
         assert client.get("/comm/v1/workflows/nope").status_code == 404
     assert calls == ["/comm/v1/workflow-types", "/comm/v1/workflows/nope"]
+
+
+def test_a_host_catch_all_mount_is_a_fallback_that_leaves_our_paths_alone(database_url: str, tmp_path: Path) -> None:
+    app, _ = host_app(database_url)
+    (tmp_path / "index.html").write_text("<p>host site</p>")
+    communication.mount(app, settings=make_settings(database_url))
+    app.mount("/", StaticFiles(directory=tmp_path, html=True))  # the host's single-page site, after mount()
+    with TestClient(app) as client:
+        assert client.get("/v1/workflow-types").status_code == 200
+        assert client.get("/").text == "<p>host site</p>"
+        assert client.get("/hello").json() == {"hello": 1}
