@@ -194,7 +194,7 @@ def mount(
         health=health,
         metrics=metrics,
         docs=docs,
-        compat=compat_settings_of(compat) if compat is not False else None,
+        compat=compat_settings_of(compat),
         dependencies=list(app.router.dependencies),
     )
     guest = _Guest(api, configured)
