@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from communication.http.app import create_app
+from communication.app.factory import create_app
 from communication.node.entry import main
 
 __all__ = ["create_app", "main"]

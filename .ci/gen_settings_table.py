@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from communication.core.settings_table import render_into
+from communication.app.settings_table import render_into
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -6,7 +6,7 @@ Client``) never imports FastAPI or DBOS — a client-only user pays for httpx al
 
 * ``workflow_type``, ``registry``, ``reply``, ``tracked_step``, ``publish_callback_link`` — for workflow code
   (:mod:`communication.kit`);
-* ``create_app``, ``mount`` — serve the API standalone or inside your own FastAPI app (:mod:`communication.http.app`);
+* ``create_app``, ``mount`` — serve the API standalone or inside your own FastAPI app (:mod:`communication.app`);
 * ``Settings`` — the one settings object;
 * ``Client``, ``AsyncClient`` — the Python client (:mod:`communication.client`);
 * ``CommError`` (the server's error tree, :mod:`communication.protocol.errors`) and ``ClientError`` (the client's).
@@ -26,8 +26,8 @@ _EXPORTS = {
     "publish_callback_link": "communication.kit",
     "WorkflowType": "communication.kit",
     "WorkflowRegistry": "communication.kit",
-    "create_app": "communication.http.app",
-    "mount": "communication.http.app",
+    "create_app": "communication.app.factory",
+    "mount": "communication.app.mount",
     "Settings": "communication.core.settings",
     "Client": "communication.client",
     "AsyncClient": "communication.client",
@@ -53,12 +53,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ imports them on first use
+    from communication.app.factory import create_app as create_app
+    from communication.app.mount import mount as mount
     from communication.client import AsyncClient as AsyncClient
     from communication.client import Client as Client
     from communication.client import ClientError as ClientError
     from communication.core.settings import Settings as Settings
-    from communication.http.app import create_app as create_app
-    from communication.http.app import mount as mount
     from communication.kit import WorkflowRegistry as WorkflowRegistry
     from communication.kit import WorkflowType as WorkflowType
     from communication.kit import publish_callback_link as publish_callback_link

@@ -21,14 +21,14 @@ from typing import Any
 
 from dbos import DBOS
 
-from communication.kit import registry
-from communication.protocol.monty import (
+from communication.compat.models import (
     STATE_EVENT,
     STOP_TOPIC,
     TYPE_NAME,
     MontyInput,
     initial_state,
 )
+from communication.kit import registry
 
 QUOTES: tuple[str, ...] = (
     "Nobody expects the Spanish Inquisition!",

@@ -105,12 +105,6 @@ class Settings(BaseSettings):
         description="DBOS executor id of this process (default 'local'). One live process per id and database: a "
         "second one refuses to start.",
     )
-    monty_min_sleep_seconds: float = Field(
-        5.0, ge=0.01, le=86_400.0, description="Seed Monty demo: shortest sleep when the request names none."
-    )
-    monty_max_sleep_seconds: float = Field(
-        30.0, ge=0.01, le=86_400.0, description="Seed Monty demo: longest sleep when the request names none."
-    )
     workflows: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["workflows"],
         description="Python modules imported at start-up, comma-separated; each registers workflow types "

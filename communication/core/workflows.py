@@ -41,6 +41,11 @@ LIST_STATUSES = frozenset(
 )
 
 
+def is_terminal(status: str) -> bool:
+    """Whether a workflow status is final: the workflow will never run again unless resumed."""
+    return store.is_terminal(status)
+
+
 def _ts(epoch_ms: int | None) -> datetime | None:
     return None if epoch_ms is None else datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
 

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sse_starlette import EventSourceResponse
 
 from communication.core.live.hub import End, Hub, Item
 from communication.core.settings import Settings
@@ -174,7 +173,7 @@ async def event_watch(
 @router.get(
     "/streams/{key}/live",
     summary="Tail a stream live (SSE), resumable by offset",
-    response_class=EventSourceResponse,
+    response_class=FrameStream,
     responses={**SSE_RESPONSE, **error_responses(404)},
 )
 async def tail(
@@ -193,7 +192,7 @@ async def tail(
 @router.get(
     "/events/live",
     summary="Watch a workflow's events live (SSE), resumable by version",
-    response_class=EventSourceResponse,
+    response_class=FrameStream,
     responses={**SSE_RESPONSE, **error_responses(404)},
 )
 async def watch(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -12,6 +13,12 @@ def begin_shutdown(app: FastAPI, grace_seconds: float) -> None:
     app.state.ready = False
     if getattr(app.state, "shutdown_deadline", None) is None:
         app.state.shutdown_deadline = time.monotonic() + grace_seconds
+
+
+def shutting_down(app: Any) -> bool:
+    """Whether a signal has started ``app``'s shutdown (live responses end so clients reconnect elsewhere)."""
+    state = getattr(app, "state", None)
+    return getattr(state, "shutdown_deadline", None) is not None
 
 
 def remaining_grace(app: FastAPI) -> float:

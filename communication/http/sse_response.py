@@ -1,7 +1,7 @@
 """A lean SSE response for the live hot path: writes pre-encoded frames, with heartbeats, disconnect handling,
 a send timeout and shutdown draining.
 
-Deliberate divergence from sse-starlette's ``EventSourceResponse`` (still used for OpenAPI documentation):
+Deliberate divergence from sse-starlette's ``EventSourceResponse`` (no longer a dependency):
 profiling 1,000 subscribers of one stream (py-spy, see README "Performance") showed its per-event machinery -
 an anyio cancel scope per send, ``ensure_bytes`` and a debug log call per chunk, and a task group of three tasks
 per connection - dominating the server's CPU once values are encoded once per feed. Here a connection is one
@@ -12,8 +12,10 @@ subscriber and an idle connection costs no timer of its own.
 Behaviour kept from sse-starlette: ``text/event-stream`` with ``Cache-Control: no-cache``, ``Connection:
 keep-alive``, ``X-Accel-Buffering: no``; heartbeat comments (``: ping - <UTC time>``) after
 ``heartbeat`` seconds without a write; a client that does not take a frame within ``send_timeout`` seconds is
-disconnected; on server shutdown (uvicorn's exit signal, seen through sse-starlette's ``AppStatus``) every stream
-ends without a terminal event, so clients reconnect and resume; HEAD answers headers only.
+disconnected; on server shutdown every stream ends without a terminal event, so clients reconnect and resume; HEAD
+answers headers only. The shutdown is the server's own flag (:func:`communication.http.shutdown.begin_shutdown`, set
+by its signal handler on the application the stream belongs to), not sse-starlette's ``AppStatus``, which only flips
+because that package patches uvicorn when imported.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from sse_starlette.sse import AppStatus
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from communication.http.shutdown import shutting_down
 
 log = logging.getLogger("communication.http.sse_response")
 
@@ -47,17 +51,19 @@ class FrameStream(Response):
         heartbeat: float,
         send_timeout: float,
         headers: Mapping[str, str] | None = None,
+        status_code: int = 200,
     ) -> None:
         """Args:
         frames: complete SSE blocks, each ending with a blank line.
         heartbeat: seconds without a write after which a ``: ping`` comment is sent (0 disables).
         send_timeout: seconds one write may take before the client is considered gone.
         headers: extra response headers.
+        status_code: the response's status (FastAPI's OpenAPI reads the default of this parameter).
         """
         self.frames = frames
         self.heartbeat = heartbeat
         self.send_timeout = send_timeout
-        self.status_code = 200
+        self.status_code = status_code
         self.background = None
         base = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
         self.init_headers({**base, **(headers or {})})
@@ -68,6 +74,7 @@ class FrameStream(Response):
         self._task: asyncio.Task[None] | None = None
         self._done = False
         self._pinging = False
+        self._app: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -75,6 +82,7 @@ class FrameStream(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         self._send = send
+        self._app = scope.get("app")
         self._task = asyncio.current_task()
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         ticker = _Ticker.of_running_loop()
@@ -120,6 +128,10 @@ class FrameStream(Response):
             if message["type"] == "http.disconnect":
                 self.stop("disconnect")
                 return
+
+    def server_stopping(self) -> bool:
+        """Whether the application serving this stream has begun its shutdown."""
+        return self._app is not None and shutting_down(self._app)
 
     def stop(self, reason: str) -> None:
         """End the response (client gone, send timed out, or server shutting down)."""
@@ -171,9 +183,8 @@ class _Ticker:
             period = min([_MAX_TICK, *(s.heartbeat / 2 for s in self.streams if s.heartbeat > 0)])
             await asyncio.sleep(max(period, 0.01))
             now = time.monotonic()
-            shutting_down = AppStatus.should_exit
             for stream in list(self.streams):
-                if shutting_down:
+                if stream.server_stopping():
                     stream.stop("shutdown")
                 elif stream.write_started is not None and now - stream.write_started > stream.send_timeout:
                     log.info("SSE client stopped reading for %.1f s: disconnecting", now - stream.write_started)

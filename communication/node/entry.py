@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from communication.compat.settings import load_compat_settings
 from communication.core.ops.config_check import ConfigError, check_settings, load_settings
 from communication.core.settings import Settings
 from communication.node import executor_lock
@@ -124,12 +125,13 @@ def _guard_lock() -> None:
 
 def app_factory() -> FastAPI:
     """Build the app from the environment (``--reload``'s child process imports this); holds the executor lock."""
-    from communication.http.app import create_app
+    from communication.app.factory import create_app
     from communication.node.serving import install_log_redaction
 
     env_file = os.environ.get(_ENV_FILE_VAR)
     try:
         settings = load_settings(env_file=Path(env_file) if env_file else None)
+        compat = load_compat_settings(env_file=Path(env_file) if env_file else None)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
@@ -139,7 +141,7 @@ def app_factory() -> FastAPI:
     if status is not None:
         raise SystemExit(status)
     executor_lock.verify_or_exit()  # DBOS recovers at launch: only with the lock still ours
-    return create_app(settings)
+    return create_app(settings, compat=compat)
 
 
 def _serve_reloading(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,6 +177,7 @@ def main(argv: list[str] | None = None, prog: str = "python server.py") -> int:
         return _fail("--reload serves HTTP; it cannot be combined with --worker", EXIT_CONFIG)
     try:
         settings = load_settings(overrides_of(args), env_file=args.env_file)
+        compat = load_compat_settings(env_file=args.env_file)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -190,9 +193,9 @@ def main(argv: list[str] | None = None, prog: str = "python server.py") -> int:
             from communication.node.worker_process import Worker
 
             return Worker(settings).run(recover=args.recover)
-        from communication.http.app import create_app
+        from communication.app.factory import create_app
         from communication.node.serving import serve
 
-        return EXIT_OK if serve(create_app(settings), settings) else EXIT_FAILED
+        return EXIT_OK if serve(create_app(settings, compat=compat), settings) else EXIT_FAILED
     finally:
         executor_lock.release(settings)

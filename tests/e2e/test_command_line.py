@@ -14,7 +14,7 @@ import pytest
 
 from communication.core.ops.config_check import load_settings
 from communication.node.entry import build_parser, overrides_of
-from tests.support.server_proc import ROOT, free_port
+from tests.support.server_proc import ROOT, ServerProcess, free_port
 
 SERVER = str(ROOT / "server.py")
 WFC = str(Path(sys.executable).with_name("wfc"))
@@ -171,3 +171,23 @@ def test_reload_serves_through_a_reloading_child_with_the_flags(tmp_path: Path) 
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
+
+
+def test_an_invalid_compat_setting_exits_2_with_one_line_naming_it(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, SERVER],
+        cwd=tmp_path,
+        env=_env(COMM_MONTY_MIN_SLEEP_SECONDS="soon"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "COMM_MONTY_MIN_SLEEP_SECONDS" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_comm_compat_false_serves_no_seed_path(database_url: str, tmp_path: Path) -> None:
+    with ServerProcess(database_url, log_dir=tmp_path, env={"COMM_COMPAT": "false"}) as server:
+        assert httpx.get(f"{server.url}/workflow-stream/x", timeout=30).status_code == 404
+        assert httpx.post(f"{server.url}/events/s1", json={"type": "x"}, timeout=30).status_code == 404
+        assert httpx.get(f"{server.url}/v1/workflow-types", timeout=30).status_code == 200

@@ -27,8 +27,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from communication import workflow_type
+from communication.compat.frames import sse_seed_session
 from communication.core.live.hub import Item
-from communication.http.frames import encode_json, sse_item, sse_seed_session, ws_event, ws_value
+from communication.http.frames import encode_json, sse_item, ws_event, ws_value
 from communication.http.origin import host_allowed, split_host
 from communication.node.serving import redact
 from communication.protocol.errors import MalformedJSON

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
-from communication.protocol.monty import DEFAULT_MAX_ITERATIONS, MontyInput
+from communication.compat.models import DEFAULT_MAX_ITERATIONS, MontyInput
 from tests.support.live_server import LiveServer, live_server
 
 LONG = {"min_sleep": 60, "max_sleep": 60}  # the workflow sleeps until stopped

@@ -30,8 +30,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from communication.adapter.store import stored_key
+from communication.app.factory import create_app
 from communication.core.registry import registry
-from communication.http.app import create_app
 from communication.protocol.validation import json_depth, text_depth
 from tests.support.inprocess import make_settings, result, start
 from tests.support.live_server import LiveServer, live_server

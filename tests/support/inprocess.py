@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from communication.app.factory import create_app
 from communication.core.settings import Settings
-from communication.http.app import create_app
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -18,10 +18,10 @@ from dbos import DBOS
 from fastapi import FastAPI
 
 from communication.adapter import contract, lifecycle, notifications, store
+from communication.app.factory import create_app
 from communication.core.ops.runtime import dbos_config
 from communication.core.services import Core
 from communication.core.settings import Settings
-from communication.http.app import create_app
 from tests.support.inprocess import make_settings
 
 

@@ -1,5 +1,8 @@
 """The one frame mapper: frames byte-for-byte as before (sse-starlette's layout, ``json.dumps`` compact), and each
-value encoded once per feed however many subscribers share it."""
+value encoded once per feed however many subscribers share it.
+
+``_block`` is sse-starlette's ``ServerSentEvent.encode`` layout written out: the wire stays what it was after the
+package was dropped."""
 
 from __future__ import annotations
 
@@ -8,14 +11,22 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sse_starlette import ServerSentEvent
 
+from communication.compat import frames as seed_frames
 from communication.core.live.hub import End, Item
 from communication.http import frames
 
 
 def _old_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _block(data: str, *, event: str | None = None, id: str | None = None, retry: int | None = None) -> bytes:
+    lines = [f"id: {id}"] if id is not None else []
+    lines += [f"event: {event}"] if event is not None else []
+    lines.append(f"data: {data}")
+    lines += [f"retry: {retry}"] if retry is not None else []
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 VALUES: list[Any] = [
@@ -28,21 +39,21 @@ VALUES: list[Any] = [
 
 
 @pytest.mark.parametrize("value", VALUES)
-def test_sse_value_frames_are_byte_identical_to_sse_starlette(value: Any) -> None:
+def test_sse_value_frames_keep_sse_starlettes_layout(value: Any) -> None:
     item = Item(7, value)
-    expected = ServerSentEvent(_old_json(value), event="value", id="7").encode()
+    expected = _block(_old_json(value), event="value", id="7")
     assert frames.sse_item(item, "value") == expected
-    first = ServerSentEvent(_old_json(value), event="value", id="7", retry=1000).encode()
+    first = _block(_old_json(value), event="value", id="7", retry=1000)
     assert frames.with_retry(frames.sse_item(item, "value")) == first
 
 
 def test_end_overflow_and_comment_frames_are_byte_identical() -> None:
     end = End("closed", 5, "SUCCESS")
     body = {"reason": "closed", "workflow_status": "SUCCESS", "next_offset": 5}
-    assert frames.sse_end(end, with_offset=True) == ServerSentEvent(_old_json(body), event="end").encode()
+    assert frames.sse_end(end, with_offset=True) == _block(_old_json(body), event="end")
     over = End("overflow", 9, None)
-    assert frames.sse_overflow(over) == ServerSentEvent(_old_json({"next_offset": 9}), event="overflow").encode()
-    assert ServerSentEvent(comment="connected").encode() == frames.CONNECTED
+    assert frames.sse_overflow(over) == _block(_old_json({"next_offset": 9}), event="overflow")
+    assert frames.CONNECTED == b": connected\r\n\r\n"
 
 
 @pytest.mark.parametrize("value", VALUES)
@@ -84,9 +95,10 @@ async def test_a_value_is_encoded_once_for_every_subscriber(monkeypatch: pytest.
 def test_seed_frames_are_unnamed_payloads_unless_named() -> None:
     stored = {"type": "thinking", "data": None, "id": "e1", "timestamp": 1.0, "payload": {"type": "thinking", "x": 1}}
     item = Item(0, stored)
-    assert frames._seed_frame(item, named=False) == b'id: 0\r\ndata: {"type":"thinking","x":1}\r\n\r\n'
+    assert seed_frames._seed_frame(item, named=False) == b'id: 0\r\ndata: {"type":"thinking","x":1}\r\n\r\n'
     assert (
-        frames._seed_frame(item, named=True) == b'id: 0\r\nevent: thinking\r\ndata: {"type":"thinking","x":1}\r\n\r\n'
+        seed_frames._seed_frame(item, named=True)
+        == b'id: 0\r\nevent: thinking\r\ndata: {"type":"thinking","x":1}\r\n\r\n'
     )
     idle = {"type": "timeout", "data": {"reason": "idle"}, "id": None, "timestamp": 2.0}
-    assert frames.seed_payload(idle) == {"type": "timeout", "data": {"reason": "idle"}}
+    assert seed_frames.seed_payload(idle) == {"type": "timeout", "data": {"reason": "idle"}}

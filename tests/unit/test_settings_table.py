@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from communication.app.settings_table import markdown, render_into
+from communication.compat.settings import CompatSettings
 from communication.core.settings import Settings
-from communication.core.settings_table import markdown, render_into
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -17,8 +18,8 @@ def test_readme_table_is_the_generated_one() -> None:
 
 def test_every_setting_appears_once() -> None:
     table = markdown()
-    for name in Settings.model_fields:
-        env = f"`COMM_{name.upper()}`"
-        if name == "database_url":
-            env = "`DBOS_SYSTEM_DATABASE_URL`"
-        assert table.count(env) == 1, env
+    names = [f"COMM_{name.upper()}" for name in Settings.model_fields if name != "database_url"]
+    names += ["DBOS_SYSTEM_DATABASE_URL", "COMM_COMPAT"]
+    names += [f"COMM_{name.upper()}" for name in CompatSettings.model_fields if name != "enabled"]
+    for env in names:
+        assert table.count(f"`{env}`") == 1, env

@@ -98,7 +98,7 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
 def running_database_url() -> str | None:
     """The system database URL of the launched DBOS instance (password included), or ``None`` before launch.
 
-    :func:`communication.http.app.mount` uses it: there the host application configured and launched DBOS.
+    :func:`communication.app.mount.mount` uses it: there the host application configured and launched DBOS.
     """
     sys_db = lifecycle.system_database()
     if sys_db is None:

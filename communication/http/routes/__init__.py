@@ -7,13 +7,11 @@ from communication.http import live
 from communication.http.routes import (
     admin,
     approval_links,
-    compat,
     events,
     feed,
     health,
     messages,
     metrics,
-    monty,
     schedules,
     sessions,
     streams,
@@ -21,7 +19,6 @@ from communication.http.routes import (
     webhooks,
     workflows,
     ws,
-    ws_seed,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -32,7 +29,6 @@ ROUTERS: list[APIRouter] = [
     messages.router,
     streams.router,
     feed.router,
-    compat.router,
     auth.router,
     approval_links.router,
     approval_links.public_router,
@@ -40,8 +36,6 @@ ROUTERS: list[APIRouter] = [
     schedules.router,
     sessions.router,
     ws.router,
-    ws_seed.router,
-    monty.router,
     metrics.router,  # needs an API key when keys are configured (scrape with a bearer token)
     admin.router,
     ui.router,  # the dashboard (issue 7): / and /ui/
@@ -49,13 +43,12 @@ ROUTERS: list[APIRouter] = [
 
 # Access groups (issue 5), applied by server.create_app. A router in neither list requires an API key.
 #: Open to anyone: health checks, and endpoints whose signature or link is the credential.
-# ws and ws_seed authenticate inside their handlers (WebSocket routes cannot use the HTTP dependencies).
+# ws authenticates inside its handler (WebSocket routes cannot use the HTTP dependencies).
 PUBLIC_ROUTERS: list[APIRouter] = [
     health.router,
     approval_links.public_router,
     webhooks.router,
     ws.router,
-    ws_seed.router,
     ui.router,  # static page only; its API calls carry the key / read tokens
 ]
 #: GET reads of one workflow's events and streams: an API key, or a read token for that workflow.

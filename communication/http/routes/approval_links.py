@@ -15,7 +15,6 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from communication.adapter import store
 from communication.core.security.approval_links import (
     MAX_COMMENT_CHARS,
     MAX_PROMPT_CHARS,
@@ -25,6 +24,7 @@ from communication.core.security.approval_links import (
     LinkClaims,
 )
 from communication.core.settings import Settings
+from communication.core.workflows import is_terminal
 from communication.http.deps import CoreDep, WorkflowId
 from communication.http.schemas import error_responses
 from communication.protocol.errors import CommError, ValidationFailed, WorkflowFinished
@@ -99,7 +99,7 @@ async def create_link(
     """
     options = body or CreateLinkRequest()
     info = await core.workflows.status(workflow_id, detail=False)
-    if store.is_terminal(info.status):
+    if is_terminal(info.status):
         raise WorkflowFinished(
             f"workflow {workflow_id!r} has finished ({info.status}) and no longer receives messages",
             workflow_id=workflow_id,

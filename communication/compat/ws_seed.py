@@ -53,7 +53,7 @@ from communication.protocol.names import FAST_TEMPORAL_TYPE as FAST_TEMPORAL
 from communication.protocol.names import STEP_STATUS_STREAM
 from communication.protocol.validation import WORKFLOW_ID_PATTERN, check_key
 
-log = logging.getLogger("communication.http.routes.ws_seed")
+log = logging.getLogger("communication.compat.ws_seed")
 router = APIRouter(tags=["seed-compatible"])
 
 #: Workflows one socket may follow at once (each costs a hub subscription and a task).

@@ -26,19 +26,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse
 
-from communication.adapter import store
-from communication.core.library_workflows.session_workflow import check_not_session_namespace
-from communication.core.live.hub import End, Hub, Item
-from communication.core.services import Core
-from communication.http.deps import CoreDep, WorkflowId
-from communication.http.frames import encode_json, sse_frame
-from communication.http.live import SSE_RESPONSE, LastEventId, resume_position, sse
-from communication.http.schemas import error_responses
-from communication.http.sse_response import FrameStream
-from communication.protocol.errors import ValidationFailed, WorkflowIdConflict
-from communication.protocol.monty import (
+from communication.compat.models import (
     DEFAULT_MAX_ITERATIONS,
     MAX_ITERATIONS,
     MAX_SLEEP,
@@ -51,6 +40,17 @@ from communication.protocol.monty import (
     is_delivery,
     sleep_progress,
 )
+from communication.compat.settings import CompatSettings
+from communication.core.library_workflows.session_workflow import check_not_session_namespace
+from communication.core.live.hub import End, Hub, Item
+from communication.core.services import Core
+from communication.core.workflows import is_terminal
+from communication.http.deps import CoreDep, WorkflowId
+from communication.http.frames import encode_json, sse_frame
+from communication.http.live import SSE_RESPONSE, LastEventId, resume_position, sse
+from communication.http.schemas import error_responses
+from communication.http.sse_response import FrameStream
+from communication.protocol.errors import ValidationFailed, WorkflowIdConflict
 from communication.protocol.validation import WORKFLOW_ID_PATTERN
 
 router = APIRouter(tags=["seed-compatible"])
@@ -307,8 +307,8 @@ async def open_stream(
         workflow_id = options.workflow_id
         await _check_type(core, workflow_id)
     else:
-        settings = request.app.state.settings
-        given = options.workflow_input(settings.monty_min_sleep_seconds, settings.monty_max_sleep_seconds)
+        compat: CompatSettings = request.app.state.compat
+        given = options.workflow_input(compat.monty_min_sleep_seconds, compat.monty_max_sleep_seconds)
         check_not_session_namespace(TYPE_NAME, options.workflow_id)
         info, created = await core.workflows.start(
             TYPE_NAME, given, options.workflow_id or f"monty-python-{uuid.uuid4()}"
@@ -330,7 +330,7 @@ _STREAM_DOC = """Frames (unnamed SSE messages; read `data.event`):
     "/monty/stream",
     summary="Start a Monty Python workflow and stream its progress (SSE, seed)",
     description=_STREAM_DOC,
-    response_class=EventSourceResponse,
+    response_class=FrameStream,
     responses={**SSE_RESPONSE, **error_responses(404, 409, 422)},
 )
 async def stream_post(
@@ -348,7 +348,7 @@ async def stream_post(
     summary="Start a Monty Python workflow and stream its progress (SSE; the EventSource form)",
     description=_STREAM_DOC + "\n\nBrowsers' `EventSource` only sends GET; pass a `workflow_id` so that its "
     "automatic reconnects resume the same workflow.",
-    response_class=EventSourceResponse,
+    response_class=FrameStream,
     responses={**SSE_RESPONSE, **error_responses(404, 409, 422)},
 )
 async def stream_get(
@@ -390,7 +390,7 @@ async def read_state(core: Core, workflow_id: str) -> MontyStateOut:
     current: dict[str, Any] = (
         found.value if found is not None else {**initial_state(time.time()), "status": "initializing"}
     )
-    finished = bool(current.get("stopped")) or store.is_terminal(events.status)
+    finished = bool(current.get("stopped")) or is_terminal(events.status)
     started = current.get("started_at")
     until = current.get("updated_at") if finished else time.time()
     result = (await core.workflows.result(workflow_id, 0.0)).output if events.status == "SUCCESS" else None
