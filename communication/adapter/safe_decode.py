@@ -30,6 +30,8 @@ import json
 import pickle
 from typing import Any
 
+from dbos import _error as dbos_errors
+
 from communication.protocol.errors import ValueNotDecodable
 
 PORTABLE_JSON = "portable_json"
@@ -81,13 +83,15 @@ class _PlainDataUnpickler(pickle.Unpickler):
 
 
 class _ErrorUnpickler(_PlainDataUnpickler):
-    """For a recorded error: plain data and Python's built-in exception classes, whose construction runs no user
-    code; any other exception class (an application's own) is refused."""
+    """For a recorded error: plain data, Python's built-in exception classes and DBOS's own (``dbos._error``, e.g.
+    a step's ``DBOSMaxStepRetriesExceeded``), whose construction runs no application code; any other exception
+    class (an application's own) is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
         module, name = _python3_name(module, name)
-        if module == "builtins":
-            found = getattr(builtins, name, None)
+        owner = builtins if module == "builtins" else dbos_errors if module == "dbos._error" else None
+        if owner is not None:
+            found = getattr(owner, name, None)
             if isinstance(found, type) and issubclass(found, BaseException):
                 return found
         return super().find_class(module, name)

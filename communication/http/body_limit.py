@@ -108,7 +108,9 @@ class BodyLimitMiddleware:
     def _build_table(self) -> asyncio.Future[list[Operation]]:
         """Start building the route table on a worker thread (once): generating the OpenAPI document takes about a
         second, which on the event loop would stall every client at that moment."""
-        if self._building is None:
+        # One build per event loop: a future cannot be awaited from another loop (an app served twice, e.g. by two
+        # test clients, runs on two loops).
+        if self._building is None or self._building.get_loop() is not asyncio.get_running_loop():
             openapi = self._openapi
             assert openapi is not None
             self._building = asyncio.ensure_future(run_in_threadpool(lambda: route_table(openapi())))

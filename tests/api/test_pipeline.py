@@ -60,7 +60,9 @@ def test_flaky_source_retries_and_a_failing_source_does_not_fail_the_run(client:
     collected = {v["source"]: v for v in values if v["type"] == "source_collected"}
     assert collected["flaky"]["attempts"] == 3 and collected["steady"]["attempts"] == 1
     assert [v["source"] for v in values if v["type"] == "source_failed"] == ["down"]
-    steps = [s["name"] for s in client.get("/v1/workflows/pl-partial/steps").json()["steps"]]
+    listed = client.get("/v1/workflows/pl-partial/steps")
+    assert listed.status_code == 200, listed.text
+    steps = [s["name"] for s in listed.json()["steps"]]
     assert steps.count("collect:flaky") == 1  # retries happen inside one recorded step
 
 
