@@ -19,6 +19,7 @@ per scenario. Figures: printed at the end of every run (pass or fail), visible w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -278,11 +279,20 @@ async def test_postgres_restarts_under_live_streams_recover_by_themselves_withou
         proxy = TcpProxy(server.port)
         rng = task_rng(seed, "postgres")
 
+        async def down_observed(timeout: float) -> bool:
+            # Postgres down: /readyz answers 503, or the server has already exited because its executor lock (a
+            # session on that database) was lost; the supervisor below restarts it, as systemd or Kubernetes would.
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if server.returncode is not None or await readyz_becomes(server.url, 503, timeout=0.5):
+                    return True
+            return False
+
         async def restart_postgres() -> None:
             for _ in range(profile.pg_restarts):
                 await asyncio.sleep(rng.uniform(*profile.kill_gap))  # chaos timing: a random moment
                 await asyncio.to_thread(pg.stop, mode=rng.choice(("fast", "immediate")))
-                if await readyz_becomes(server.url, 503, timeout=30):
+                if await down_observed(timeout=30):
                     figures.readyz_down_observed += 1
                 else:
                     figures.problem("/readyz did not answer 503 within 30 s of Postgres going down")
@@ -294,7 +304,32 @@ async def test_postgres_restarts_under_live_streams_recover_by_themselves_withou
                     figures.problem("/readyz not 200 within 60 s of Postgres coming back")
                     raise ChaosDeadline("the server did not recover from a Postgres restart")
 
-        await run_chaos(server.url, proxy, profile, seed, figures, restart_postgres)
+        async def supervise(done: asyncio.Event) -> None:
+            # A lost executor lock ends the server with exit 5 (so that no workflow runs twice); restart it, as
+            # systemd or Kubernetes would. A restart while Postgres is down again exits 3 or 5 at start-up: retry.
+            while not done.is_set():
+                code = server.returncode
+                if code is not None:
+                    if code not in (3, 5):
+                        figures.problem(f"the server exited with {code}, not 5 (executor lock lost) or 3")
+                        raise ChaosDeadline(f"the server exited with {code}")
+                    figures.mark(f"the server exited {code} (executor lock lost with Postgres) and was restarted")
+                    with contextlib.suppress(RuntimeError):  # exited during start-up: the next round retries
+                        await asyncio.to_thread(server.start)
+                await asyncio.sleep(0.2)  # supervisor polling, not synchronisation
+            if server.returncode is not None:
+                await asyncio.to_thread(server.start)
+
+        async def disrupt() -> None:
+            done = asyncio.Event()
+            supervisor = asyncio.create_task(supervise(done))
+            try:
+                await restart_postgres()
+            finally:
+                done.set()
+                await supervisor
+
+        await run_chaos(server.url, proxy, profile, seed, figures, disrupt)
     finally:
         if proxy is not None:
             proxy.close()

@@ -105,6 +105,11 @@ class ServerProcess:
         env.update(self._extra_env)
         return env
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has ended by itself; ``None`` while it runs (or was never started)."""
+        return self._proc.poll() if self._proc is not None else None
+
     def start(self) -> None:
         """Start the server and wait until ``/readyz`` answers 200 (bounded by ``startup_timeout``)."""
         if self._proc is not None and self._proc.poll() is None:
