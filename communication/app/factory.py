@@ -29,6 +29,7 @@ from communication.core.ops import runtime
 from communication.core.ops.config_check import check_settings
 from communication.core.ops.versions import VersionWatch
 from communication.core.registry import registry
+from communication.core.security import approval_links
 from communication.core.services import Core
 from communication.core.settings import Settings
 from communication.http.access import include_with_access, install_security
@@ -135,7 +136,8 @@ class Parts:
         """Build the hub and the core over the running DBOS; mark the API ready."""
         state = self.api.state
         state.hub = Hub.from_settings(self.settings)
-        state.core = Core.build(self.settings, registry, state.hub)
+        state.core = Core.build(self.settings, registry, state.hub, secret=getattr(state, "secret", None))
+        approval_links.install(state.core.links)  # workflows in this process mint links with the same secret
         state.versions = VersionWatch(self.settings)
         await state.versions.report_at_start(role="http")
         state.ready = True

@@ -11,10 +11,11 @@ from communication.compat.frames import sse_seed_session
 from communication.core.library_workflows.session_workflow import SESSION_STREAM
 from communication.http.deps import CoreDep, SettingsDep
 from communication.http.live import SSE_RESPONSE, LastEventId, hub_of, resume_position, sse
-from communication.http.routes.sessions import IdempotencyHeader, PostAck, SessionId
+from communication.http.routes.sessions import IdempotencyHeader, SessionId
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
 from communication.protocol.errors import ValidationFailed
+from communication.protocol.requests import PostAck
 from communication.protocol.validation import KEY_PATTERN, check_idempotency_key
 
 router = APIRouter(tags=["seed-compatible"])

@@ -9,6 +9,9 @@ from communication.core.live.hub import Hub
 from communication.core.messages import MessageService
 from communication.core.registry import WorkflowRegistry
 from communication.core.schedules import ScheduleService
+from communication.core.security.approval_links import CallbackLinks, CallbackService
+from communication.core.security.credentials import ServerSecret
+from communication.core.security.webhooks import WebhookService, WebhookVerifier
 from communication.core.sessions import SessionService
 from communication.core.settings import Settings
 from communication.core.streams import StreamService
@@ -28,13 +31,30 @@ class Core:
     streams: StreamService
     sessions: SessionService
     schedules: ScheduleService
+    links: CallbackLinks
+    approvals: CallbackService
+    webhooks: WebhookService
 
     @classmethod
-    def build(cls, settings: Settings, registry: WorkflowRegistry, hub: Hub) -> Core:
-        """Wire the services for ``settings`` around the process's fan-out ``hub``."""
+    def build(
+        cls, settings: Settings, registry: WorkflowRegistry, hub: Hub, *, secret: ServerSecret | None = None
+    ) -> Core:
+        """Wire the services for ``settings`` around the process's fan-out ``hub``.
+
+        Args:
+            settings: the one settings object.
+            registry: the workflow types.
+            hub: the process's fan-out hub.
+            secret: the server secret the HTTP layer's access control signs with (read tokens), so approval links
+                share it; default: read from ``settings``.
+
+        Raises:
+            ValueError: a configured webhook secret is malformed (the start fails, not the first delivery).
+        """
         workflows = WorkflowControl(settings, registry)
         messages = MessageService()
         streams = StreamService(settings.page_max_bytes)
+        links = CallbackLinks(settings, secret if secret is not None else ServerSecret(settings))
         return cls(
             settings=settings,
             registry=registry,
@@ -45,4 +65,7 @@ class Core:
             streams=streams,
             sessions=SessionService(settings, workflows, messages, streams),
             schedules=ScheduleService(settings, registry),
+            links=links,
+            approvals=CallbackService(links, messages),
+            webhooks=WebhookService(WebhookVerifier(settings), messages, settings.max_json_depth),
         )

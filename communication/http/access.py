@@ -15,20 +15,18 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
 
 from communication.core.live.hub import End, Item
-from communication.core.security import approval_links as callbacks
-from communication.core.security.approval_links import CallbackLinks
 from communication.core.security.credentials import READ_TOKEN_PARAM, AccessControl, ReadToken, ServerSecret
 from communication.core.security.webhooks import WebhookVerifier
 from communication.core.settings import Settings
 from communication.http.deps import CoreDep, WorkflowId
 from communication.http.origin import SameOriginMiddleware
-from communication.http.schemas import ErrorEnvelope, error_responses
+from communication.http.schemas import error_responses
 from communication.protocol.errors import SecretEvent, TokenInvalid, Unauthorized
 from communication.protocol.models import EventsOut
 from communication.protocol.names import is_secret_event
+from communication.protocol.requests import ErrorEnvelope, ReadTokenRequest
 
 log = logging.getLogger("communication.http.access")
 
@@ -143,16 +141,16 @@ def include_with_access(app: FastAPI, router: APIRouter, public: list[APIRouter]
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
-    """Build the access control, callback-link minter and webhook verifier; add CORS; warn when open.
+    """Build the access control (its server secret is kept for the core's approval links); check the webhook
+    secrets; add CORS; warn when open.
 
     Raises:
         ValueError: a configured webhook secret is malformed (fail at start, not at the first delivery).
     """
     secret = ServerSecret(settings)
+    app.state.secret = secret  # the core's approval links sign with it too (Core.build)
     app.state.access = AccessControl(settings, secret)
-    app.state.links = CallbackLinks(settings, secret)
-    app.state.webhook_verifier = WebhookVerifier(settings)
-    callbacks.install(app.state.links)  # workflows in this process mint links with the same secret
+    WebhookVerifier(settings)  # a malformed webhook secret fails here, when the app is built
     if not settings.api_keys:
         log.warning("no API key configured (COMM_API_KEYS): every endpoint is open to anyone who can connect")
     # Inside CORS (so a preflight is answered first) and outside the body limit (a refused request is not read).
@@ -166,16 +164,6 @@ def install_security(app: FastAPI, settings: Settings) -> None:
             expose_headers=["Location"],
             max_age=600,
         )
-
-
-class ReadTokenRequest(BaseModel):
-    """Options for a new read token."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ttl_seconds": 600}]})
-
-    ttl_seconds: float | None = Field(
-        None, ge=1, le=86400, description="Lifetime; default read_token_ttl_seconds (900)."
-    )
 
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}", tags=["access"])

@@ -190,3 +190,7 @@ def parse_json(data: bytes | str, max_depth: int) -> Any:
         if isinstance(exc, json.JSONDecodeError):
             details.update(line=exc.lineno, column=exc.colno)
         raise MalformedJSON("request body is not valid JSON", **details) from None
+
+
+#: Longest prompt an approval link or a human-input request shows a person.
+MAX_PROMPT_CHARS = 500

@@ -97,7 +97,7 @@ def test_api_minted_link_is_absolute_scoped_to_its_topic_and_used_once(links_cli
 
 def test_expired_link_is_410_and_delivers_nothing(links_client: TestClient) -> None:
     start(links_client, "test_none_event", "cb-old")
-    links: CallbackLinks = links_client.app.state.links  # type: ignore[attr-defined]
+    links: CallbackLinks = links_client.app.state.core.links  # type: ignore[attr-defined]
     old = links.mint("cb-old", "go", ttl_seconds=60, now=time.time() - 3600)
     browser = _browser(links_client)
     for r in (browser.get(old.path), browser.post(old.path, data={"decision": "approve"})):

@@ -36,7 +36,7 @@ from communication.protocol.errors import (
     WorkflowNotFound,
 )
 from communication.protocol.models import SendResult
-from communication.protocol.validation import KEY_PATTERN, WORKFLOW_ID_PATTERN, check_key
+from communication.protocol.validation import KEY_PATTERN, MAX_PROMPT_CHARS, WORKFLOW_ID_PATTERN, check_key
 
 log = logging.getLogger("communication.core.security.approval_links")
 
@@ -45,7 +45,6 @@ log = logging.getLogger("communication.core.security.approval_links")
 #: Path prefix of every callback link.
 LINK_PATH_PREFIX = "/v1/callbacks/"
 #: Longest prompt a link carries (it travels inside the URL).
-MAX_PROMPT_CHARS = 500
 #: Longest comment an approver may add.
 MAX_COMMENT_CHARS = 2000
 

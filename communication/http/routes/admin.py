@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from communication.core.ops.recovery import recover_executors_async
 from communication.http.schemas import error_responses
+from communication.protocol.requests import RecoverRequest, RecoverResult
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-
-class RecoverRequest(BaseModel):
-    """Executors whose pending workflows another process should take over."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"executor_ids": ["node-b"]}]})
-
-    executor_ids: list[str] = Field(
-        min_length=1, max_length=100, description="DBOS executor ids of processes that will never come back."
-    )
-
-
-class RecoverResult(BaseModel):
-    """The workflows put back on their queues."""
-
-    executor_ids: list[str]
-    recovered: list[str] = Field(description="Ids of the re-enqueued workflows; any live process may run them.")
 
 
 @router.post("/recover", summary="Recover the pending workflows of dead executors", responses=error_responses())

@@ -13,11 +13,9 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from communication.core.security.approval_links import (
     MAX_COMMENT_CHARS,
-    MAX_PROMPT_CHARS,
     CallbackLink,
     CallbackLinks,
     CallbackService,
@@ -28,7 +26,7 @@ from communication.core.workflows import is_terminal
 from communication.http.deps import CoreDep, WorkflowId
 from communication.http.schemas import error_responses
 from communication.protocol.errors import CommError, ValidationFailed, WorkflowFinished
-from communication.protocol.validation import KEY_PATTERN
+from communication.protocol.requests import CreateLinkRequest
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}", tags=["callback links"])
 public_router = APIRouter(prefix="/v1/callbacks", tags=["callback links"])
@@ -47,33 +45,17 @@ _STYLE = (
 )
 
 
-class CreateLinkRequest(BaseModel):
-    """What a new callback link asks for."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"topic": "notification", "prompt": "Refund order 42?", "ttl_seconds": 3600}]},
-    )
-
-    topic: str = Field("notification", pattern=KEY_PATTERN, description="Topic the decision is delivered on.")
-    prompt: str = Field("", max_length=MAX_PROMPT_CHARS, description="What the approver is asked (shown on the page).")
-    ttl_seconds: float | None = Field(
-        None, ge=1, le=30 * 86400, description="Lifetime; default callback_link_ttl_seconds (86400)."
-    )
-
-
-def get_links(request: Request) -> CallbackLinks:
-    """The app's link minter (built by ``communication.http.access.install_security``)."""
-    links: CallbackLinks = request.app.state.links
-    return links
+def get_links(core: CoreDep) -> CallbackLinks:
+    """The core's link minter (built in ``Core.build``)."""
+    return core.links
 
 
 LinksDep = Annotated[CallbackLinks, Depends(get_links)]
 
 
-def get_callbacks(links: LinksDep, core: CoreDep) -> CallbackService:
-    """The callback service over the app's link minter and the core's message service."""
-    return CallbackService(links, core.messages)
+def get_callbacks(core: CoreDep) -> CallbackService:
+    """The core's approval-link service (links redeemed as messages)."""
+    return core.approvals
 
 
 CallbacksDep = Annotated[CallbackService, Depends(get_callbacks)]

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 
 from communication.http.deps import CoreDep, WorkflowId
-from communication.http.schemas import SendMessageRequest, error_responses
+from communication.http.schemas import error_responses
 from communication.protocol.errors import ValidationFailed
 from communication.protocol.models import SendResult
+from communication.protocol.requests import SendMessageRequest
 from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}/messages", tags=["messages"])

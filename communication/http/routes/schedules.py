@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from communication.http.deps import CoreDep, Timeout
-from communication.http.schemas import ErrorEnvelope
 from communication.protocol.page_budget import cut
+from communication.protocol.requests import ErrorEnvelope
 from communication.protocol.schedule_models import (
     DISPATCH_ID_PATTERN,
     SCHEDULE_NAME_PATTERN,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from communication.core.library_workflows.session_workflow import SESSION_ID_PATTERN, SESSION_STREAM
 from communication.http.deps import CoreDep, SettingsDep
 from communication.http.live import SSE_RESPONSE, LastEventId, frames_of, hub_of, resume_position, sse
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
-from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN, KEY_PATTERN
+from communication.protocol.requests import PostAck, SessionEventIn
+from communication.protocol.validation import IDEMPOTENCY_KEY_PATTERN
 
 router = APIRouter(tags=["sessions"])
 
@@ -27,26 +27,6 @@ SessionId = Annotated[
 IdempotencyHeader = Annotated[
     str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, description="Event id.")
 ]
-
-
-class SessionEventIn(BaseModel):
-    """One event from a producer."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"type": "progress", "data": {"pct": 40}, "id": "evt-7"}]}
-    )
-
-    type: str = Field("message", pattern=KEY_PATTERN, description="'done' or 'timeout' closes the session.")
-    data: Any = Field(None, description="Any JSON value.")
-    id: str | None = Field(None, pattern=IDEMPOTENCY_KEY_PATTERN, description="Event id: reposts are duplicates.")
-
-
-class PostAck(BaseModel):
-    """Acknowledgement of a stored event."""
-
-    session_id: str
-    event_id: str
-    outcome: str = Field(description="'delivered' or 'duplicate'.")
 
 
 @router.post(

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from communication.core.security.webhooks import DEFAULT_TOPICS, Scheme, WebhookResult, WebhookService
-from communication.http.deps import CoreDep, SettingsDep, WorkflowId
-from communication.http.schemas import ErrorEnvelope, error_responses
+from communication.http.deps import CoreDep, WorkflowId
+from communication.http.schemas import error_responses
+from communication.protocol.requests import ErrorEnvelope
 from communication.protocol.validation import KEY_PATTERN
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -53,9 +54,9 @@ _BODY: dict[str, Any] = {
 }
 
 
-def get_webhooks(request: Request, core: CoreDep, settings: SettingsDep) -> WebhookService:
-    """The webhook service over the app's verifier and the core's message service."""
-    return WebhookService(request.app.state.webhook_verifier, core.messages, settings.max_json_depth)
+def get_webhooks(core: CoreDep) -> WebhookService:
+    """The core's webhook service (verified deliveries become exactly-once messages)."""
+    return core.webhooks
 
 
 WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]

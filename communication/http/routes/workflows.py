@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query, Response
 
 from communication.core.library_workflows.session_workflow import check_not_session_namespace
 from communication.http.deps import CoreDep, Timeout, WorkflowId
-from communication.http.schemas import ForkRequest, StartWorkflowRequest, error_responses
+from communication.http.schemas import error_responses
 from communication.protocol.models import ForkResult, StepList, WorkflowInfo, WorkflowList, WorkflowResult
 from communication.protocol.page_budget import cut
+from communication.protocol.requests import ForkRequest, StartWorkflowRequest
 from communication.protocol.validation import BoundedDatetime
 
 router = APIRouter(prefix="/v1", tags=["workflows"])
