@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from communication.core.events import EventService
+from communication.core.inbox import InboxService
 from communication.core.live.hub import Hub
+from communication.core.live.inbox_feed import InboxFeed
 from communication.core.messages import MessageService
 from communication.core.registry import WorkflowRegistry
 from communication.core.schedules import ScheduleService
@@ -28,6 +30,8 @@ class Core:
     streams: StreamService
     sessions: SessionService
     schedules: ScheduleService
+    inbox: InboxService
+    inbox_feed: InboxFeed
 
     @classmethod
     def build(cls, settings: Settings, registry: WorkflowRegistry, hub: Hub) -> Core:
@@ -35,6 +39,7 @@ class Core:
         workflows = WorkflowControl(settings, registry)
         messages = MessageService()
         streams = StreamService()
+        inbox = InboxService(messages)
         return cls(
             settings=settings,
             registry=registry,
@@ -45,4 +50,6 @@ class Core:
             streams=streams,
             sessions=SessionService(settings, workflows, messages, streams),
             schedules=ScheduleService(settings, registry),
+            inbox=inbox,
+            inbox_feed=InboxFeed(inbox, settings.inbox_poll_seconds),
         )

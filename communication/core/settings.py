@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     hub_poll_seconds: float = Field(
         0.005, ge=0.001, le=5.0, description="SQLite: how often the hub's one change query looks for new writes."
     )
+    inbox_poll_seconds: float = Field(
+        1.0,
+        ge=0.05,
+        le=60,
+        description="How often the process's one inbox read refreshes GET /v1/inbox/live (shared by all subscribers).",
+    )
     hub_recheck_seconds: float = Field(
         1.0, gt=0, le=60, description="Postgres: safety re-read of each live feed in case a NOTIFY was missed."
     )

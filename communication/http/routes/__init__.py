@@ -10,6 +10,7 @@ from communication.http.routes import (
     compat,
     events,
     health,
+    inbox,
     messages,
     metrics,
     monty,
@@ -29,6 +30,7 @@ ROUTERS: list[APIRouter] = [
     live.router,  # before events: /events/live must win over /events/{key}
     events.router,
     messages.router,
+    inbox.router,
     streams.router,
     compat.router,
     auth.router,
