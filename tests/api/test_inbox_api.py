@@ -139,3 +139,47 @@ def test_schema_errors_name_each_problem() -> None:
     assert schema_errors(schema, VALID) == []
     problems = schema_errors(schema, {"amount": -1, "priority": "urgent"})
     assert {p["rule"] for p in problems} == {"required", "minimum", "enum"}
+
+
+def test_the_signed_link_renders_the_schema_as_a_form_and_answers_once(api: TestClient) -> None:
+    start(api, "inbox_ask", "ask-link", prompt="Refund order 9?")
+    path = _open(api, "ask-link")["links"]["signed"]
+    browser = TestClient(api.app)
+    page = browser.get(path)
+    assert page.status_code == 200 and "Refund order 9?" in page.text
+    assert '<select name="approved"' in page.text and '<select name="priority"' in page.text
+    assert 'type="number" name="amount"' in page.text and 'min="0"' in page.text and 'max="1000"' in page.text
+    bad = browser.post(path, data={"approved": "true", "amount": "5000", "priority": '"low"'})
+    assert bad.status_code == 422 and bad.headers["x-error-code"] == "answer_invalid"
+    assert "5000 is greater than the maximum of 1000" in bad.text and 'name="amount"' in bad.text
+    done = browser.post(path, data={"approved": "true", "amount": "30", "priority": '"high"', "note": "fine"})
+    assert done.status_code == 200 and "recorded" in done.text, done.text
+    assert result(api, "ask-link")["output"] == {
+        "answered": {"approved": True, "amount": 30, "priority": "high", "note": "fine"}
+    }
+    again = browser.post(path, data={"approved": "false", "amount": "1"})
+    assert again.status_code in (409, 410)
+    assert _answer(api, "ask-link", VALID).json()["error"]["code"] == "already_answered"
+
+
+def test_link_api_and_dashboard_answers_race_and_one_wins(api: TestClient) -> None:
+    start(api, "inbox_ask", "ask-three")
+    path = _open(api, "ask-three")["links"]["signed"]
+    browser = TestClient(api.app)
+
+    def via_link() -> int:
+        r = browser.post(path, data={"approved": "false", "amount": "1", "priority": '"low"'})
+        return 200 if "recorded" in r.text else r.status_code
+
+    def via_api() -> int:
+        return int(_answer(api, "ask-three", {**VALID, "amount": 2}).status_code)
+
+    def via_dashboard() -> int:
+        url = f"/v1/workflows/ask-three/requests/{ASK_TOPIC}/answer?via=dashboard"
+        return int(api.post(url, json={**VALID, "amount": 3}).status_code)
+
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(f) for f in (via_link, via_api, via_dashboard) * 2]
+        codes = sorted(f.result() for f in futures)
+    assert codes == [200, 409, 409, 409, 409, 409], codes
+    assert result(api, "ask-three")["output"]["answered"]["amount"] in (1, 2, 3)
