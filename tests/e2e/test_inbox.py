@@ -222,3 +222,20 @@ def test_the_inbox_lists_and_answers_requests_of_another_application(
     with Client(server.url) as client:
         assert client.answer("billing-1-review", "approval", {"approved": True}).outcome == "delivered"
         assert client.result("billing-1-review", timeout=60).output == {"approved": True}
+
+
+def test_the_refund_example_escalates_to_a_manager_after_a_timeout(database_url: str, tmp_path: Path) -> None:
+    env = {"COMM_WORKFLOWS": "examples.approvals", "COMM_INBOX_POLL_SECONDS": "0.1"}
+    with ServerProcess(database_url, log_dir=tmp_path, env=env) as server:
+        body = {"order_id": "A-42", "amount": 120, "first_wait_seconds": 1, "manager_wait_seconds": 300}
+        r = httpx.post(f"{server.url}/v1/workflows", json={"type": "refund", "input": body, "workflow_id": "rf-1"})
+        assert r.status_code == 201, r.text
+        requests = live_until(server.url, lambda rs: any(r["assignees"] == ["manager"] for r in rs))
+        (item,) = requests
+        assert item["prompt"] == "Escalated: Refund 120.00 for order A-42?" and item["topic"] == "refund"
+        with Client(server.url) as client:
+            assert client.answer("rf-1", "refund", {"approved": True, "amount": 100}).outcome == "delivered"
+            output = client.result("rf-1", timeout=60).output
+        assert output["outcome"] == "refunded" and output["receipt"] == "refunded 100.00 for order A-42"
+        every = httpx.get(f"{server.url}/v1/inbox", params={"status": "all"}, timeout=30).json()["requests"]
+        assert [r["status"] for r in every] == ["answered"]  # one event per topic: the latest request
