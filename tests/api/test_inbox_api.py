@@ -183,3 +183,13 @@ def test_link_api_and_dashboard_answers_race_and_one_wins(api: TestClient) -> No
         codes = sorted(f.result() for f in futures)
     assert codes == [200, 409, 409, 409, 409, 409], codes
     assert result(api, "ask-three")["output"]["answered"]["amount"] in (1, 2, 3)
+
+
+def test_a_plain_message_on_the_topic_still_answers_and_invalid_ones_are_ignored(api: TestClient) -> None:
+    start(api, "inbox_ask", "ask-plain")
+    _open(api, "ask-plain")
+    url = "/v1/workflows/ask-plain/messages"
+    assert api.post(url, json={"topic": ASK_TOPIC, "message": {"approved": "nope"}}).status_code == 202
+    assert api.post(url, json={"topic": ASK_TOPIC, "message": VALID}).status_code == 202
+    assert result(api, "ask-plain")["output"] == {"answered": VALID}
+    assert api.get(f"/v1/workflows/ask-plain/requests/{ASK_TOPIC}").json()["status"] == "answered"
