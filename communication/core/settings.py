@@ -229,6 +229,18 @@ class Settings(BaseSettings):
     webhook_secrets_github: Annotated[list[str], NoDecode] = Field(
         default_factory=list, repr=False, description="GitHub webhook secrets; several rotate."
     )
+    inbox_webhook_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Outbound webhook told when a request for human input opens (request.opened) and when its "
+        "deadline passes (request.expired); sent by the asking workflow's process. Unset: no notifications.",
+    )
+    inbox_webhook_secret: str | None = Field(
+        None,
+        repr=False,
+        pattern=r"^whsec_",
+        description="Standard Webhooks secret (whsec_<base64>) that signs the inbox webhook; unset: unsigned.",
+    )
 
     @field_validator(
         "api_keys",

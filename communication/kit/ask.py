@@ -18,6 +18,7 @@ the topic that validates as ``Answer`` is taken too, so ``DBOS.send`` / ``POST .
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 from dbos import DBOS, WorkflowSerializationFormat
 from pydantic import BaseModel, ValidationError
 
+from communication.core import inbox_webhook
 from communication.core.security.approval_links import current
 from communication.protocol.inbox import StoredRequest, request_event_key
 from communication.protocol.validation import check_key
@@ -78,6 +80,19 @@ async def _now_step() -> str:
     return datetime.now(UTC).isoformat()
 
 
+@DBOS.step(name="notify_human_request")
+async def _notify_step(kind: inbox_webhook.Kind, workflow_id: str, request: dict[str, Any]) -> bool:
+    webhook = inbox_webhook.current()
+    return webhook is not None and await asyncio.to_thread(webhook.send, kind, workflow_id, request)
+
+
+async def _notify(kind: inbox_webhook.Kind, request: dict[str, Any]) -> None:
+    # Always a step, configured or not: a replay must meet the same steps even if the configuration changed.
+    workflow_id = DBOS.workflow_id
+    if workflow_id is not None:
+        await _notify_step(kind, workflow_id, request)
+
+
 async def _record(topic: str, request: dict[str, Any]) -> None:
     # Portable JSON: servers of other applications read the request without unpickling anything.
     await DBOS.set_event_async(
@@ -127,13 +142,16 @@ async def ask(
         remaining = timeout_seconds if deadline is None else max(deadline - time.time(), 1.0)
         request = await _open_step(topic, prompt, schema, remaining, list(assignees or []), link)
         await _record(topic, request)
+        await _notify("request.opened", request)
         seq = int(request["seq"])
         deadline = datetime.fromisoformat(request["deadline"]).timestamp()
         while True:
             # The deadline is durable (in the step's output): after a crash the wait resumes with what is left.
             message = await DBOS.recv_async(topic, timeout_seconds=max(deadline - time.time(), 0.0))
             if message is None:
-                await _record(topic, request | {"status": "expired", "closed_at": await _now_step()})
+                expired = request | {"status": "expired", "closed_at": await _now_step()}
+                await _record(topic, expired)
+                await _notify("request.expired", expired)
                 return Timeout(topic=topic, seq=seq, deadline=datetime.fromtimestamp(deadline, tz=UTC))
             kind, value = _answer_of(message, seq)
             if kind == "stale":

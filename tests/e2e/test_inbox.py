@@ -5,11 +5,13 @@ same database."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +22,8 @@ import pytest
 
 from communication.client import Client
 from communication.client.errors import AlreadyAnswered, AnswerInvalid
+from communication.core.security.webhooks import WebhookVerifier
+from communication.core.settings import Settings
 from tests.support.byo_support import python_path
 from tests.support.cli_runner import Wfc
 from tests.support.inbox_workflows import ASK_TOPIC
@@ -239,3 +243,65 @@ def test_the_refund_example_escalates_to_a_manager_after_a_timeout(database_url:
         assert output["outcome"] == "refunded" and output["receipt"] == "refunded 100.00 for order A-42"
         every = httpx.get(f"{server.url}/v1/inbox", params={"status": "all"}, timeout=30).json()["requests"]
         assert [r["status"] for r in every] == ["answered"]  # one event per topic: the latest request
+
+
+class _Receiver:
+    """A webhook receiver on a free port that records every delivery (headers with lower-case names, body)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = threading.Condition()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with outer.arrived:
+                    outer.deliveries.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    outer.arrived.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[tuple[dict[str, str], bytes]]:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.deliveries) >= count, timeout), self.deliveries
+            return list(self.deliveries)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_configured_webhook_hears_when_a_request_opens_and_expires_signed(database_url: str, tmp_path: Path) -> None:
+    secret = "whsec_aW5ib3gtd2ViaG9vay1zZWNyZXQ="
+    receiver = _Receiver()
+    env = {
+        "COMM_WORKFLOWS": "tests.support.inbox_workflows",
+        "COMM_INBOX_WEBHOOK_URL": receiver.url,
+        "COMM_INBOX_WEBHOOK_SECRET": secret,
+    }
+    try:
+        with ServerProcess(database_url, log_dir=tmp_path, env=env) as server:
+            _start(server.url, "e2e-hook", timeout_seconds=1, assignees=["ana"])
+            with Client(server.url) as client:
+                assert "timeout" in client.result("e2e-hook", timeout=60).output
+            deliveries = receiver.wait_for(2)
+    finally:
+        receiver.close()
+    verifier = WebhookVerifier(Settings(webhook_secrets_standard=[secret]))
+    kinds = []
+    for headers, body in deliveries:
+        verified = verifier.verify("standard", headers, body)
+        payload = json.loads(body)
+        assert verified.signed_id == f"e2e-hook:{ASK_TOPIC}:{payload['data']['seq']}:{payload['type']}"
+        assert payload["data"]["workflow_id"] == "e2e-hook" and payload["data"]["assignees"] == ["ana"]
+        kinds.append(payload["type"])
+    assert kinds == ["request.opened", "request.expired"]
