@@ -3,6 +3,7 @@ schema's errors, times out into its timeout branch, and leaves the inbox when an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from communication.core.inbox import schema_errors
+from communication.core.services import Core
+from communication.http.app import create_app
 from tests.support import inbox_workflows
 from tests.support.inbox_workflows import ASK_TOPIC, Decision
-from tests.support.inprocess import app_client, result, start, wait_event
+from tests.support.inprocess import app_client, make_settings, result, start, wait_event
 
 assert inbox_workflows  # registers inbox_ask
 
@@ -193,3 +196,16 @@ def test_a_plain_message_on_the_topic_still_answers_and_invalid_ones_are_ignored
     assert api.post(url, json={"topic": ASK_TOPIC, "message": VALID}).status_code == 202
     assert result(api, "ask-plain")["output"] == {"answered": VALID}
     assert api.get(f"/v1/workflows/ask-plain/requests/{ASK_TOPIC}").json()["status"] == "answered"
+
+
+async def test_one_inbox_read_serves_every_live_subscriber(database_url: str) -> None:
+    app = create_app(make_settings(database_url, inbox_poll_seconds=60))
+    async with app.router.lifespan_context(app):
+        core: Core = app.state.core
+        feed = core.inbox_feed
+        async with contextlib.AsyncExitStack() as stack:
+            queues = [await stack.enter_async_context(feed.subscribe()) for _ in range(50)]
+            snapshots = [await q.get() for q in queues]
+            assert feed.subscribers == 50 and feed.reads == 1  # one database read for all fifty
+            assert all(s == [] for s in snapshots)
+        assert feed.subscribers == 0  # the last one gone: the poll stops
