@@ -34,8 +34,9 @@ PRIVATE_NAMES: list[tuple[str, str]] = [
 ]
 #: Tables and the columns of them the adapter reads (``SystemDatabase.tables``).
 TABLES: dict[str, set[str]] = {
-    # name and application_name: the inbox lists requests with their workflow's type and application.
-    "workflow_status": {"workflow_uuid", "status", "name", "application_name"},
+    # name, application_name, created_at: the inbox lists requests with their workflow's type and application,
+    # newest workflows first.
+    "workflow_status": {"workflow_uuid", "status", "name", "application_name", "created_at"},
     # the latest value per event key: the inbox's requests (adapter/requests.py)
     "workflow_events": {"workflow_uuid", "key", "value", "serialization"},
     "workflow_events_history": {"workflow_uuid", "key", "value", "serialization", "function_id"},

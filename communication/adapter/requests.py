@@ -71,8 +71,10 @@ def _rows(query: sa.Select[Any]) -> list[RequestRow]:
 
 
 def list_requests(*, active_only: bool, limit: int) -> list[RequestRow]:
-    """Request events (at most ``limit`` rows, unordered): of running workflows only when ``active_only``."""
-    return _rows(_select(active_only).limit(limit))
+    """Request events (at most ``limit`` rows, of the newest workflows first): of running workflows only when
+    ``active_only``."""
+    ws = sysdb().tables.workflow_status
+    return _rows(_select(active_only).order_by(ws.c.created_at.desc()).limit(limit))
 
 
 def read_request(workflow_id: str, topic: str) -> RequestRow | None:

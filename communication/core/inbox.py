@@ -62,7 +62,8 @@ def to_item(row: request_store.RequestRow, now: datetime | None = None) -> Inbox
     try:
         request = StoredRequest.model_validate(row.value)
     except ValidationError:
-        log.warning("event %r of workflow %r is not a request; skipped", row.key, row.workflow_id)
+        # debug, not warning: the live inbox re-reads every second and would repeat it forever
+        log.debug("event %r of workflow %r is not a request; skipped", row.key, row.workflow_id)
         return None
     wf = quote(row.workflow_id, safe="")
     topic = quote(request.topic, safe="")
@@ -115,7 +116,8 @@ class InboxService:
         limit: int = 200,
     ) -> InboxList:
         """Requests with ``status`` (``None``: every status), of ``application``, assigned to ``assignee``;
-        latest deadline first, at most ``limit``."""
+        latest deadline first, at most ``limit``. Looks at the request events of at most ``MAX_ROWS`` workflows
+        (open requests: of running workflows only; otherwise the newest workflows first)."""
         rows = await asyncio.to_thread(request_store.list_requests, active_only=status == "open", limit=MAX_ROWS)
         now = datetime.now(UTC)
         items = [item for row in rows if (item := to_item(row, now)) is not None]
