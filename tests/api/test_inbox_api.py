@@ -58,6 +58,7 @@ def test_a_request_is_listed_with_everything_needed_to_answer_it(api: TestClient
     assert item["links"]["answer"] == f"/v1/workflows/ask-1/requests/{ASK_TOPIC}/answer"
     assert item["links"]["signed"].startswith("/v1/callbacks/")
     assert api.get("/v1/inbox", params={"assignee": "bob"}).json()["requests"] == []
+    assert len(api.get("/v1/inbox?status=open&application=&assignee=").json()["requests"]) == 1
     assert len(api.get("/v1/inbox", params={"assignee": "ana"}).json()["requests"]) == 1
     assert api.get(f"/v1/workflows/ask-1/requests/{ASK_TOPIC}").json()["seq"] == item["seq"]
 

@@ -40,7 +40,8 @@ async def list_inbox(
 ) -> InboxList:
     """Every request of every application on the database matching the filters, latest deadline first."""
     wanted = None if status == "all" else status
-    return await core.inbox.list(status=wanted, application=application, assignee=assignee or None, limit=limit)
+    # An empty filter (?application=&assignee=) means no filter.
+    return await core.inbox.list(status=wanted, application=application or None, assignee=assignee or None, limit=limit)
 
 
 async def _snapshots(feed: InboxFeed, application: str | None, assignee: str | None) -> AsyncIterator[bytes]:
@@ -74,7 +75,7 @@ async def live_inbox(
     process serves every subscriber."""
     if core.inbox_feed.subscribers >= MAX_SUBSCRIBERS:
         raise TooManySubscriptions("too many live inbox subscribers", scope="inbox", limit=MAX_SUBSCRIBERS)
-    return sse(_snapshots(core.inbox_feed, application, assignee or None), settings)
+    return sse(_snapshots(core.inbox_feed, application or None, assignee or None), settings)
 
 
 @router.get(
