@@ -4,8 +4,8 @@ The public face (the rooms behind these names are described in ARCHITECTURE.md).
 (PEP 562 module ``__getattr__``), so ``from communication.client import Client`` (or ``from communication import
 Client``) never imports FastAPI or DBOS — a client-only user pays for httpx alone:
 
-* ``workflow_type``, ``registry``, ``reply``, ``tracked_step``, ``publish_callback_link`` — for workflow code
-  (:mod:`communication.kit`);
+* ``workflow_type``, ``registry``, ``reply``, ``tracked_step``, ``publish_callback_link``, ``ask`` and its
+  ``Timeout`` — for workflow code (:mod:`communication.kit`);
 * ``create_app``, ``mount`` — serve the API standalone or inside your own FastAPI app (:mod:`communication.app`);
 * ``Settings`` — the one settings object;
 * ``Client``, ``AsyncClient`` — the Python client (:mod:`communication.client`);
@@ -24,6 +24,8 @@ _EXPORTS = {
     "reply": "communication.kit",
     "tracked_step": "communication.kit",
     "publish_callback_link": "communication.kit",
+    "ask": "communication.kit",
+    "Timeout": "communication.kit",
     "WorkflowType": "communication.kit",
     "WorkflowRegistry": "communication.kit",
     "create_app": "communication.app.factory",
@@ -41,8 +43,10 @@ __all__ = [
     "ClientError",
     "CommError",
     "Settings",
+    "Timeout",
     "WorkflowRegistry",
     "WorkflowType",
+    "ask",
     "create_app",
     "mount",
     "publish_callback_link",
@@ -59,8 +63,10 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ i
     from communication.client import Client as Client
     from communication.client import ClientError as ClientError
     from communication.core.settings import Settings as Settings
+    from communication.kit import Timeout as Timeout
     from communication.kit import WorkflowRegistry as WorkflowRegistry
     from communication.kit import WorkflowType as WorkflowType
+    from communication.kit import ask as ask
     from communication.kit import publish_callback_link as publish_callback_link
     from communication.kit import registry as registry
     from communication.kit import reply as reply

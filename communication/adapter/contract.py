@@ -63,6 +63,8 @@ TABLES: dict[str, set[str]] = {
         "completed_at_epoch_ms",
         "serialization",
     },
+    # the latest value per event key: the inbox's requests (adapter/requests.py)
+    "workflow_events": {"workflow_uuid", "key", "value", "serialization"},
     "workflow_events_history": {"workflow_uuid", "key", "value", "serialization", "function_id"},
     "streams": {"workflow_uuid", "key", "offset", "value", "serialization", "function_id"},
     "notifications": {"message_uuid", "destination_uuid", "topic"},

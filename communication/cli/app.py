@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from communication.cli import codegen as cli_codegen
+from communication.cli import inbox as cli_inbox
 from communication.cli import live as cli_live
 from communication.cli import render as cli_render
 from communication.cli import schedules as cli_schedules
@@ -221,6 +222,7 @@ cli_live.register(app)
 cli_serve.register(app)
 cli_schedules.register(app)
 cli_codegen.register(app)
+cli_inbox.register(app)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from communication.client.models import (
     WorkflowTypeInfo,
 )
 from communication.client.sse import FeedCursor, OffsetCursor, RetryPolicy, VersionCursor
+from communication.protocol.inbox import AnswerResult, InboxItem, InboxList
 from communication.protocol.models import (
     EventOut,
     EventsOut,
@@ -298,6 +299,24 @@ class ClientBase:
         if idempotency_key is not None:
             body["idempotency_key"] = idempotency_key
         return Call("POST", f"/v1/workflows/{seg(workflow_id)}/messages", model(SendResult), body=body)
+
+    # --- the inbox (requests for human input) ---
+
+    @staticmethod
+    def _inbox(status: str, application: str | None, assignee: str | None, limit: int) -> Call[InboxList]:
+        params: dict[str, Any] = {"status": status, "limit": limit}
+        params |= {k: v for k, v in (("application", application), ("assignee", assignee)) if v}
+        return Call("GET", "/v1/inbox", model(InboxList), params=params)
+
+    @staticmethod
+    def _request(workflow_id: str, topic: str) -> Call[InboxItem]:
+        return Call("GET", f"/v1/workflows/{seg(workflow_id)}/requests/{seg(topic)}", model(InboxItem))
+
+    @staticmethod
+    def _answer(workflow_id: str, topic: str, answer: Any, via: str) -> Call[AnswerResult]:
+        path = f"/v1/workflows/{seg(workflow_id)}/requests/{seg(topic)}/answer"
+        body = answer.model_dump(mode="json") if isinstance(answer, BaseModel) else answer
+        return Call("POST", path, model(AnswerResult), params={"via": via}, body=body)
 
     # --- streams ---
 

@@ -24,7 +24,9 @@ Hierarchy::
         │   ├── PayloadTooLarge            413 payload_too_large
         │   ├── RequestBodyTimeout         408 request_timeout (the server did not receive the body in time)
         │   ├── ValidationFailed           422 validation_error
-        │   └── UnknownWorkflowType        422 unknown_workflow_type
+        │   ├── UnknownWorkflowType        422 unknown_workflow_type
+        │   ├── AnswerInvalid              422 answer_invalid (details.errors: what the request's schema refuses)
+        │   └── RequestClosed              410 request_closed (the request expired or its workflow ended)
         ├── Unauthorized                   401 (any code)
         ├── Forbidden                      403 (any code)
         ├── NotFound                       404 not_found
@@ -33,11 +35,13 @@ Hierarchy::
         │   │   └── EventTimeout (+ Timeout)   404 event_not_found with details.reason == "timeout"
         │   │       └── ReplyTimeout       no reply to a send_and_wait() request in time
         │   ├── SessionNotFound            404 session_not_found
+        │   ├── RequestNotFound            404 request_not_found
         │   └── RouteNotFound              404 route_not_found (the server has no such endpoint)
         ├── Conflict                       409 conflict
         │   ├── WorkflowIdConflict         409 workflow_id_conflict
         │   ├── WorkflowFinished           409 workflow_finished
-        │   └── SessionClosed              409 session_closed
+        │   ├── SessionClosed              409 session_closed
+        │   └── AlreadyAnswered            409 already_answered
         ├── ServerError                    500 internal_error (and other 5xx)
         └── ServiceUnavailable             503 not_ready
 """
@@ -231,6 +235,30 @@ class SessionClosed(Conflict):
     """The session is closed (a ``done`` or ``timeout`` event was stored) and accepts no more events."""
 
     code_name = "session_closed"
+
+
+class AnswerInvalid(InvalidRequest):
+    """The answer does not match the request's JSON schema (HTTP 422); ``details["errors"]`` lists the problems."""
+
+    code_name = "answer_invalid"
+
+
+class RequestNotFound(NotFound):
+    """The workflow has no request for input on that topic (HTTP 404)."""
+
+    code_name = "request_not_found"
+
+
+class AlreadyAnswered(Conflict):
+    """The request was answered already, through any channel (HTTP 409)."""
+
+    code_name = "already_answered"
+
+
+class RequestClosed(InvalidRequest):
+    """The request no longer takes an answer: it expired or its workflow ended (HTTP 410)."""
+
+    code_name = "request_closed"
 
 
 class ServerError(ApiError):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from communication.core.events import EventService
+from communication.core.inbox import InboxService
 from communication.core.live.hub import Hub
+from communication.core.live.inbox_feed import InboxFeed
 from communication.core.messages import MessageService
 from communication.core.registry import WorkflowRegistry
 from communication.core.schedules import ScheduleService
@@ -34,6 +36,8 @@ class Core:
     links: CallbackLinks
     approvals: CallbackService
     webhooks: WebhookService
+    inbox: InboxService
+    inbox_feed: InboxFeed
 
     @classmethod
     def build(
@@ -55,6 +59,7 @@ class Core:
         messages = MessageService()
         streams = StreamService(settings.page_max_bytes)
         links = CallbackLinks(settings, secret if secret is not None else ServerSecret(settings))
+        inbox = InboxService(messages)
         return cls(
             settings=settings,
             registry=registry,
@@ -68,4 +73,6 @@ class Core:
             links=links,
             approvals=CallbackService(links, messages),
             webhooks=WebhookService(WebhookVerifier(settings), messages, settings.max_json_depth),
+            inbox=inbox,
+            inbox_feed=InboxFeed(inbox, settings.inbox_poll_seconds),
         )

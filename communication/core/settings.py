@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     hub_poll_seconds: float = Field(
         0.005, ge=0.001, le=5.0, description="SQLite: how often the hub's one change query looks for new writes."
     )
+    inbox_poll_seconds: float = Field(
+        1.0,
+        ge=0.05,
+        le=60,
+        description="How often the process's one inbox read refreshes GET /v1/inbox/live (shared by all subscribers).",
+    )
     hub_recheck_seconds: float = Field(
         1.0, gt=0, le=60, description="Postgres: safety re-read of each live feed in case a NOTIFY was missed."
     )
@@ -249,6 +255,18 @@ class Settings(BaseSettings):
     )
     webhook_secrets_github: Annotated[list[str], NoDecode] = Field(
         default_factory=list, repr=False, description="GitHub webhook secrets; several rotate."
+    )
+    inbox_webhook_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Outbound webhook told when a request for human input opens (request.opened) and when its "
+        "deadline passes (request.expired); sent by the asking workflow's process. Unset: no notifications.",
+    )
+    inbox_webhook_secret: str | None = Field(
+        None,
+        repr=False,
+        pattern=r"^whsec_",
+        description="Standard Webhooks secret (whsec_<base64>) that signs the inbox webhook; unset: unsigned.",
     )
 
     @field_validator(

@@ -16,7 +16,8 @@ Hierarchy::
     │   ├── ValidationFailed         422 validation_error
     │   ├── UnknownWorkflowType      422 unknown_workflow_type
     │   ├── InvalidCron              422 invalid_cron            (schedules, issue 6)
-    │   └── ValueNotDecodable        422 value_not_decodable     (another app's non-portable value, issue 12)
+    │   ├── ValueNotDecodable        422 value_not_decodable     (another app's non-portable value, issue 12)
+    │   └── AnswerInvalid            422 answer_invalid          (an answer the request's schema refuses)
     ├── NotFound (404)
     │   ├── SessionNotFound          404 session_not_found
     │   ├── WorkflowNotFound         404 workflow_not_found
@@ -25,7 +26,8 @@ Hierarchy::
     │   ├── SessionClosed            409 session_closed
     │   ├── WorkflowIdConflict       409 workflow_id_conflict
     │   ├── WorkflowFinished         409 workflow_finished
-    │   └── LinkUsed                 409 link_used
+    │   ├── LinkUsed                 409 link_used
+    │   └── AlreadyAnswered          409 already_answered        (a request takes one answer)
     ├── Forbidden                    403 forbidden
     │   ├── OriginNotAllowed         403 origin_not_allowed      (cross-site browser request; WebSockets 4403)
     │   └── SecretEvent              403 secret_event            (a read token asked for a secret event)
@@ -43,10 +45,12 @@ Hierarchy::
     ├── LinkNotFound (NotFound)      404 link_not_found
     ├── ScheduleNotFound (NotFound)  404 schedule_not_found      (schedules, issue 6)
     ├── QueueNotFound (NotFound)     404 queue_not_found         (start by name on a queue, issue 12)
+    ├── RequestNotFound (NotFound)   404 request_not_found       (no request for input on that topic)
     ├── ScheduleExists (Conflict)    409 schedule_exists         (schedules, issue 6)
     └── Gone (410)
         ├── LinkExpired              410 link_expired
-        └── LinkClosed               410 link_closed
+        ├── LinkClosed               410 link_closed
+        └── RequestClosed            410 request_closed          (the request expired or its workflow ended)
 """
 
 from __future__ import annotations
@@ -405,3 +409,35 @@ class QueueNotFound(NotFound):
 
     code = "queue_not_found"
     status = 404
+
+
+# --- human input (kit.ask, the inbox) ---
+
+
+class RequestNotFound(NotFound):
+    """The workflow has no request for input on that topic (it never asked, or asked under another topic)."""
+
+    code = "request_not_found"
+    status = 404
+
+
+class AlreadyAnswered(Conflict):
+    """The request was answered already (through the API, its signed link or the dashboard); it takes one answer."""
+
+    code = "already_answered"
+    status = 409
+
+
+class RequestClosed(Gone):
+    """The request no longer takes an answer: its deadline passed or its workflow ended (``details.reason``)."""
+
+    code = "request_closed"
+    status = 410
+
+
+class AnswerInvalid(InvalidRequest):
+    """The answer does not match the request's JSON schema; ``details.errors`` lists each problem (nothing was
+    delivered)."""
+
+    code = "answer_invalid"
+    status = 422

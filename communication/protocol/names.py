@@ -14,8 +14,11 @@ FAST_TEMPORAL_TYPE = "fast_temporal"
 #: Events whose key starts with this prefix are secret, like ``approval_link``: never readable with a read token
 #: (GET, lists, SSE watches, WebSocket subscriptions); only an API key reads them.
 SECRET_EVENT_PREFIX = "secret."
+#: Events ``request.<topic>`` hold a workflow's request for human input (``communication.kit.ask``). Secret: a
+#: request carries its signed answer link.
+REQUEST_EVENT_PREFIX = "request."
 
 
 def is_secret_event(key: str) -> bool:
-    """Whether event ``key`` holds a secret (``approval_link`` or a key under ``secret.``)."""
-    return key == APPROVAL_LINK_EVENT or key.startswith(SECRET_EVENT_PREFIX)
+    """Whether event ``key`` holds a secret (``approval_link``, a key under ``secret.`` or a ``request.``)."""
+    return key == APPROVAL_LINK_EVENT or key.startswith((SECRET_EVENT_PREFIX, REQUEST_EVENT_PREFIX))

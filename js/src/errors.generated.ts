@@ -29,6 +29,9 @@ export class TooManyWorkflows extends ApiError {}
 /** A live-subscription cap was reached: per workflow or per WebSocket connection (``details.scope``). */
 export class TooManySubscriptions extends ApiError {}
 
+/** The answer does not match the request's JSON schema; ``details.errors`` lists each problem (nothing was delivered). */
+export class AnswerInvalid extends InvalidRequest {}
+
 /** The request's ``Host`` is not in ``Settings.allowed_hosts`` (a defence against DNS rebinding). */
 export class HostNotAllowed extends InvalidRequest {}
 
@@ -68,6 +71,9 @@ export class LinkNotFound extends NotFound {}
 /** Starting a workflow by name on a DBOS queue that no application has registered. */
 export class QueueNotFound extends NotFound {}
 
+/** The workflow has no request for input on that topic (it never asked, or asked under another topic). */
+export class RequestNotFound extends NotFound {}
+
 /** No schedule has this name. */
 export class ScheduleNotFound extends NotFound {}
 
@@ -76,6 +82,9 @@ export class SessionNotFound extends NotFound {}
 
 /** No workflow has this id. */
 export class WorkflowNotFound extends NotFound {}
+
+/** The request was answered already (through the API, its signed link or the dashboard); it takes one answer. */
+export class AlreadyAnswered extends Conflict {}
 
 /** The callback link has already delivered its decision; links are single-use. */
 export class LinkUsed extends Conflict {}
@@ -125,6 +134,9 @@ export class LinkClosed extends Gone {}
 /** The callback link's lifetime has passed. */
 export class LinkExpired extends Gone {}
 
+/** The request no longer takes an answer: its deadline passed or its workflow ended (``details.reason``). */
+export class RequestClosed extends Gone {}
+
 /** A browser request (or WebSocket handshake) from an ``Origin`` that is neither the server's own nor listed in ``cors_origins``: refused for state-changing requests, work-starting GETs and every WebSocket. */
 export class OriginNotAllowed extends Forbidden {}
 
@@ -142,6 +154,8 @@ export class NotAcceptable extends InvalidRequest {}
 
 /** The error class of every code the server sends. */
 export const ERROR_CLASSES = {
+  already_answered: AlreadyAnswered,
+  answer_invalid: AnswerInvalid,
   conflict: Conflict,
   event_not_found: EventNotFound,
   forbidden: Forbidden,
@@ -163,6 +177,8 @@ export const ERROR_CLASSES = {
   origin_not_allowed: OriginNotAllowed,
   payload_too_large: PayloadTooLarge,
   queue_not_found: QueueNotFound,
+  request_closed: RequestClosed,
+  request_not_found: RequestNotFound,
   request_timeout: RequestBodyTimeout,
   route_not_found: RouteNotFound,
   schedule_exists: ScheduleExists,
@@ -193,6 +209,8 @@ export const ERROR_CLASSES = {
 
 /** The HTTP status each code comes with. */
 export const ERROR_STATUS = {
+  already_answered: 409,
+  answer_invalid: 422,
   conflict: 409,
   event_not_found: 404,
   forbidden: 403,
@@ -214,6 +232,8 @@ export const ERROR_STATUS = {
   origin_not_allowed: 403,
   payload_too_large: 413,
   queue_not_found: 404,
+  request_closed: 410,
+  request_not_found: 404,
   request_timeout: 408,
   route_not_found: 404,
   schedule_exists: 409,

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 from fastapi import FastAPI
 
-from communication.adapter import contract, lifecycle, notifications, store
+from communication.adapter import contract, lifecycle, notifications, requests, store
 from communication.app.factory import create_app
 from communication.core.ops.runtime import dbos_config
 from communication.core.services import Core
@@ -83,6 +83,24 @@ async def test_store_round_trip_over_dbos_internals(launched: None) -> None:
     )
     assert await handle.get_result() == "ok"
     _require(store.is_terminal("SUCCESS") and not store.is_terminal("PENDING"), "workflow_is_active")
+
+
+@DBOS.workflow(name="adapter_contract_request_probe")
+async def _request_probe() -> None:
+    await DBOS.set_event_async("request.t", {"n": 1})
+    await DBOS.set_event_async("request.t", {"n": 2})
+
+
+async def test_workflow_events_hold_the_latest_value_with_the_workflows_name_and_application(launched: None) -> None:
+    handle = await DBOS.start_workflow_async(_request_probe)
+    await handle.get_result()
+    row = requests.read_request(handle.workflow_id, "t")
+    _require(row is not None and row.value == {"n": 2}, "workflow_events (latest value per key)", str(row))
+    assert row is not None
+    _require(row.workflow_name == "adapter_contract_request_probe", "workflow_status.name", str(row))
+    _require(row.application == Settings().app_name, "workflow_status.application_name", str(row))
+    listed = requests.list_requests(active_only=False, limit=10)
+    _require([r.workflow_id for r in listed] == [handle.workflow_id], "workflow_events key prefix", str(listed))
 
 
 # --- the hub's write notifications (adapter/notifications.py) ---

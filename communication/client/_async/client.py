@@ -45,6 +45,7 @@ from communication.client.models import (
     WorkflowTypeInfo,
 )
 from communication.client.sse import Cursor, RetryPolicy
+from communication.protocol.inbox import AnswerResult, InboxItem, InboxList
 from communication.protocol.models import (
     EventOut,
     EventsOut,
@@ -294,6 +295,35 @@ class AsyncClient(ClientBase):
             WorkflowNotFound, WorkflowFinished (the workflow no longer receives messages), ValidationFailed.
         """
         return await self._call(self._send(workflow_id, message, topic, idempotency_key))
+
+    async def inbox(
+        self,
+        *,
+        status: str = "open",
+        application: str | None = None,
+        assignee: str | None = None,
+        limit: int = 200,
+    ) -> InboxList:
+        """Requests for human input across every application on the server's database, latest deadline first.
+
+        ``status``: ``open`` (default), ``answered``, ``expired``, ``cancelled`` or ``all``.
+        """
+        return await self._call(self._inbox(status, application, assignee, limit))
+
+    async def request(self, workflow_id: str, topic: str) -> InboxItem:
+        """The request for input on ``topic`` of ``workflow_id``. Raises RequestNotFound."""
+        return await self._call(self._request(workflow_id, topic))
+
+    async def answer(self, workflow_id: str, topic: str, answer: Any, *, via: str = "client") -> AnswerResult:
+        """Answer the request on ``topic`` (a dict or a pydantic model); delivered exactly once.
+
+        Raises:
+            AnswerInvalid: the request's schema refuses it (``details["errors"]``); nothing was delivered.
+            AlreadyAnswered: it was answered already (through any channel).
+            RequestClosed: it expired or its workflow ended.
+            RequestNotFound: no such request.
+        """
+        return await self._call(self._answer(workflow_id, topic, answer, via))
 
     async def send_and_wait(
         self,

@@ -46,6 +46,7 @@ from communication.client.models import (
     WorkflowTypeInfo,
 )
 from communication.client.sse import Cursor, RetryPolicy
+from communication.protocol.inbox import AnswerResult, InboxItem, InboxList
 from communication.protocol.models import (
     EventOut,
     EventsOut,
@@ -295,6 +296,35 @@ class Client(ClientBase):
             WorkflowNotFound, WorkflowFinished (the workflow no longer receives messages), ValidationFailed.
         """
         return self._call(self._send(workflow_id, message, topic, idempotency_key))
+
+    def inbox(
+        self,
+        *,
+        status: str = "open",
+        application: str | None = None,
+        assignee: str | None = None,
+        limit: int = 200,
+    ) -> InboxList:
+        """Requests for human input across every application on the server's database, latest deadline first.
+
+        ``status``: ``open`` (default), ``answered``, ``expired``, ``cancelled`` or ``all``.
+        """
+        return self._call(self._inbox(status, application, assignee, limit))
+
+    def request(self, workflow_id: str, topic: str) -> InboxItem:
+        """The request for input on ``topic`` of ``workflow_id``. Raises RequestNotFound."""
+        return self._call(self._request(workflow_id, topic))
+
+    def answer(self, workflow_id: str, topic: str, answer: Any, *, via: str = "client") -> AnswerResult:
+        """Answer the request on ``topic`` (a dict or a pydantic model); delivered exactly once.
+
+        Raises:
+            AnswerInvalid: the request's schema refuses it (``details["errors"]``); nothing was delivered.
+            AlreadyAnswered: it was answered already (through any channel).
+            RequestClosed: it expired or its workflow ended.
+            RequestNotFound: no such request.
+        """
+        return self._call(self._answer(workflow_id, topic, answer, via))
 
     def send_and_wait(
         self,

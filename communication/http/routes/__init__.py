@@ -10,6 +10,7 @@ from communication.http.routes import (
     events,
     feed,
     health,
+    inbox,
     messages,
     metrics,
     schedules,
@@ -27,6 +28,7 @@ ROUTERS: list[APIRouter] = [
     live.router,  # before events: /events/live must win over /events/{key}
     events.router,
     messages.router,
+    inbox.router,
     streams.router,
     feed.router,
     auth.router,

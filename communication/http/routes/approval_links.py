@@ -1,8 +1,11 @@
 """Callback links: mint one (API key), show its approval page and take the decision (the link is the credential).
 
-The pages are plain HTML with a form POST (no JavaScript). Every answer carries ``X-Error-Code`` on failure,
-``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer`` (the token is in the URL and must not leak to
-other sites), and a CSP that forbids framing (an approve button must not be clickjacked).
+A link minted by ``communication.kit.ask`` for a request for input shows a form generated from the request's JSON
+schema (``http/answer_form.py``) and delivers the answer through the inbox (one answer per request, whichever
+channel is first); any other link shows Approve / Reject. The pages are plain HTML with a form POST (no
+JavaScript). Every answer carries ``X-Error-Code`` on failure, ``Cache-Control: no-store`` and
+``Referrer-Policy: no-referrer`` (the token is in the URL and must not leak to other sites), and a CSP that forbids
+framing (an approve button must not be clickjacked).
 """
 
 from __future__ import annotations
@@ -15,17 +18,29 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 
 from communication.core.security.approval_links import (
+    LINK_PATH_PREFIX,
     MAX_COMMENT_CHARS,
     CallbackLink,
     CallbackLinks,
     CallbackService,
     LinkClaims,
 )
+from communication.core.services import Core
 from communication.core.settings import Settings
 from communication.core.workflows import is_terminal
+from communication.http.answer_form import parse_answer, render_fields
 from communication.http.deps import CoreDep, WorkflowId
 from communication.http.schemas import error_responses
-from communication.protocol.errors import CommError, ValidationFailed, WorkflowFinished
+from communication.protocol.errors import (
+    AlreadyAnswered,
+    AnswerInvalid,
+    CommError,
+    RequestClosed,
+    RequestNotFound,
+    ValidationFailed,
+    WorkflowFinished,
+)
+from communication.protocol.inbox import InboxItem
 from communication.protocol.requests import CreateLinkRequest
 
 router = APIRouter(prefix="/v1/workflows/{workflow_id}", tags=["callback links"])
@@ -42,6 +57,8 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#222}"
     "dt{font-weight:600}dd{margin:0 0 .5rem}textarea{width:100%;min-height:5rem}"
     "button{font-size:1rem;padding:.5rem 1.5rem;margin:.75rem .5rem 0 0}.code{color:#777;font-size:.85rem}"
+    ".field{margin:.75rem 0}.field label{display:block;font-weight:600}.field input,.field select{font-size:1rem}"
+    ".hint{display:block;color:#666}.error{color:#b00020}"
 )
 
 
@@ -123,10 +140,11 @@ def _page(title: str, body: str, status: int = 200, code: str | None = None) -> 
 
 
 _TITLES = {404: "Link not valid", 409: "Link already used", 410: "Link no longer valid", 422: "Invalid decision"}
+_CODE_TITLES = {"already_answered": "Already answered", "request_closed": "Request closed"}
 
 
 def _error_page(exc: CommError) -> HTMLResponse:
-    title = _TITLES.get(exc.status, "Something went wrong")
+    title = _CODE_TITLES.get(exc.code) or _TITLES.get(exc.status, "Something went wrong")
     return _page(title, f"<p>{html.escape(exc.message[:1].upper() + exc.message[1:])}.</p>", exc.status, exc.code)
 
 
@@ -156,13 +174,47 @@ _PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 @public_router.get(
     "/{token}", summary="Approval page of a callback link", response_class=HTMLResponse, responses=_PAGE_RESPONSES
 )
-async def show_link(token: Token, service: CallbacksDep) -> HTMLResponse:
-    """What is being approved, with Approve / Reject buttons and an optional comment."""
+async def show_link(token: Token, service: CallbacksDep, core: CoreDep) -> HTMLResponse:
+    """What is being approved, with Approve / Reject buttons and an optional comment; for a request for input,
+    a form generated from the request's schema."""
     try:
+        item = await _request_of(core, service.verify(token), token)
+        if item is not None:
+            _check_open(item)
+            return _page("Input requested", _answer_form(item))
         claims = await service.inspect(token)
     except CommError as exc:
         return _error_page(exc)
     return _page("Approval requested", _form(claims))
+
+
+async def _request_of(core: Core, claims: LinkClaims, token: str) -> InboxItem | None:
+    """The request for input this link was minted for (by ``kit.ask``), or ``None`` for a plain approval link."""
+    try:
+        item = await core.inbox.get(claims.workflow_id, claims.topic)
+    except RequestNotFound:
+        return None
+    signed = item.links.signed
+    return item if signed is not None and signed.endswith(LINK_PATH_PREFIX + token) else None
+
+
+def _check_open(item: InboxItem) -> None:
+    if item.status == "answered":
+        raise AlreadyAnswered("this request was answered already")
+    if item.status != "open":
+        raise RequestClosed(f"this request no longer takes an answer ({item.status})")
+
+
+def _answer_form(item: InboxItem, errors: list[dict[str, Any]] | None = None) -> str:
+    prompt = item.prompt or "A workflow is waiting for your input."
+    deadline = item.deadline.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f'<p class="prompt">{html.escape(prompt)}</p><dl>'
+        f"<dt>Workflow</dt><dd>{html.escape(item.workflow_id)}</dd>"
+        f"<dt>Answer by</dt><dd>{html.escape(deadline)}</dd></dl>"
+        f'<form method="post">{render_fields(item.answer_schema, errors)}'
+        '<button type="submit">Submit answer</button></form>'
+    )
 
 
 _FORM_BODY: dict[str, Any] = {
@@ -212,13 +264,28 @@ def parse_decision(body: bytes, content_type: str) -> tuple[bool, str]:
     responses={**_PAGE_RESPONSES, 422: {"description": "No valid decision (validation_error)", **_HTML}},
     openapi_extra=_FORM_BODY,
 )
-async def decide(token: Token, request: Request, service: CallbacksDep) -> HTMLResponse:
-    """Deliver ``{"approved": bool, "message": comment}`` to the workflow exactly once."""
+async def decide(token: Token, request: Request, service: CallbacksDep, core: CoreDep) -> HTMLResponse:
+    """Deliver ``{"approved": bool, "message": comment}`` to the workflow exactly once; for a request for input,
+    the form's answer, validated against the request's schema (one answer per request, whatever the channel)."""
     try:
-        service.verify(token)  # a bad link answers 404/410 before the body is looked at
+        claims = service.verify(token)  # a bad link answers 404/410 before the body is looked at
+        item = await _request_of(core, claims, token)
+        if item is not None:
+            return await _answer(core, item, request)
         approved, comment = parse_decision(await request.body(), request.headers.get("content-type", ""))
         await service.decide(token, approved, comment)
     except CommError as exc:
         return _error_page(exc)
     verdict = "approved" if approved else "rejected"
     return _page("Thank you", f"<p>Your decision (<strong>{verdict}</strong>) was recorded.</p>")
+
+
+async def _answer(core: Core, item: InboxItem, request: Request) -> HTMLResponse:
+    _check_open(item)
+    answer = parse_answer(await request.body(), request.headers.get("content-type", ""), item.answer_schema)
+    try:
+        await core.inbox.answer(item.workflow_id, item.topic, answer, via="link")
+    except AnswerInvalid as exc:
+        page = _page("Input requested", _answer_form(item, exc.details.get("errors")), exc.status, exc.code)
+        return page
+    return _page("Thank you", "<p>Your answer was recorded.</p>")

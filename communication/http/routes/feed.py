@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sse_starlette import EventSourceResponse
 
 from communication.core.live.feed_cursor import MAX_CURSOR_CHARS, decode_cursor
 from communication.core.live.workflow_feed import FeedFilter, FeedFinished
@@ -36,7 +35,7 @@ def parse_keys(text: str | None, field: str) -> frozenset[str] | None:
 @router.get(
     "/feed",
     summary="Follow everything about one workflow on one resumable SSE connection",
-    response_class=EventSourceResponse,
+    response_class=FrameStream,
     response_model=None,
     responses={
         **SSE_RESPONSE,

@@ -1,8 +1,9 @@
 // The dashboard's entry point: hash routes → views, the API key dialog, navigation.
-//   #/workflows[?status=&type=]   #/workflows/<id>   #/sessions[/<id>]   #/schedules
+//   #/workflows[?status=&type=]   #/workflows/<id>   #/sessions[/<id>]   #/schedules   #/inbox
 
 import { apiKey, forgetTokens, onUnauthorized, setApiKey } from './api.js';
 import { fill, h } from './dom.js';
+import { mountInbox } from './inbox_view.js';
 import { mountSchedules } from './schedules_view.js';
 import { mountSessions } from './sessions_view.js';
 import { mountWorkflow, workflowNotFound } from './workflow_view.js';
@@ -37,6 +38,7 @@ async function render() {
     else if (route.view === 'workflows') cleanup = await mountWorkflows(main, route.params);
     else if (route.view === 'sessions') cleanup = await mountSessions(main, route.id);
     else if (route.view === 'schedules') cleanup = await mountSchedules(main);
+    else if (route.view === 'inbox') cleanup = await mountInbox(main, route.params);
     else {
       location.hash = '#/workflows';
       return;
