@@ -1,6 +1,6 @@
 /** The entry point: `new Client({ baseUrl, apiKey?, token?, getToken? })`. */
 import { Transport, type ClientOptions } from "./transport.js";
-import type { WorkflowInfo, WorkflowTypeMap } from "./types.js";
+import type { AnswerResult, InboxList, WorkflowInfo, WorkflowTypeMap } from "./types.js";
 import { Workflow } from "./workflow.js";
 
 /** One registered type as `GET /v1/workflow-types` lists it. */
@@ -66,6 +66,30 @@ export class Client<T extends WorkflowTypeMap = WorkflowTypeMap> {
   /** A handle on workflow `id` (no request is made). */
   workflow<K extends keyof T & string = keyof T & string>(id: string): Workflow<T[K]["output"]> {
     return new Workflow<T[K]["output"]>(this.transport, id);
+  }
+
+  /**
+   * Requests for human input across every application on the server's database, latest deadline first
+   * (needs an API key). `status`: "open" (default), "answered", "expired", "cancelled" or "all".
+   */
+  async inbox(options: { status?: string; application?: string; assignee?: string; limit?: number } = {}): Promise<InboxList> {
+    const query = {
+      status: options.status ?? "open",
+      application: options.application,
+      assignee: options.assignee,
+      limit: options.limit,
+    };
+    return (await this.transport.request<InboxList>("GET", "/v1/inbox", { query, retry: true })).body;
+  }
+
+  /**
+   * Answer the request on `topic` of workflow `workflowId`; checked against the request's schema and delivered
+   * exactly once. Throws `AnswerInvalid` (422, `details.errors`), `AlreadyAnswered` (409), `RequestClosed` (410) or
+   * `RequestNotFound` (404).
+   */
+  async answer(workflowId: string, topic: string, answer: unknown): Promise<AnswerResult> {
+    const path = `/v1/workflows/${encodeURIComponent(workflowId)}/requests/${encodeURIComponent(topic)}/answer`;
+    return (await this.transport.request<AnswerResult>("POST", path, { body: answer, query: { via: "client" } })).body;
   }
 
   /** Every workflow type the server can start, with its input (and output) JSON schema. */

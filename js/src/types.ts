@@ -97,3 +97,35 @@ export type FeedFrame =
   | { kind: "end"; status: WorkflowStatus; output?: unknown; error?: unknown; cursor?: string };
 
 export type FeedEnd = Extract<FeedFrame, { kind: "end" }>;
+
+/** A request for human input (`ask` in a workflow), as the inbox lists it. */
+export interface InboxItem {
+  workflow_id: string;
+  workflow_name: string | null;
+  workflow_status: string;
+  application: string | null;
+  topic: string;
+  seq: number;
+  prompt: string;
+  /** JSON schema of a valid answer. */
+  schema: Record<string, unknown>;
+  created_at: string;
+  deadline: string;
+  assignees: string[];
+  status: "open" | "answered" | "expired" | "cancelled";
+  closed_at: string | null;
+  links: Record<string, string | null>;
+}
+
+/** `GET /v1/inbox`. */
+export interface InboxList {
+  requests: InboxItem[];
+}
+
+/** The answer to a request, delivered exactly once. */
+export interface AnswerResult {
+  workflow_id: string;
+  topic: string;
+  seq: number;
+  outcome: "delivered";
+}
