@@ -232,7 +232,7 @@ class WorkflowRegistry:
         def decorate(fn: WorkflowFunction) -> WorkflowFunction:
             if name in self._types:
                 raise ValueError(f"workflow type {name!r} registered twice")
-            # Instrumented inside DBOS's wrapper, so only real executions count as finished (issue 6).
+            # Instrumented inside DBOS's wrapper, so only real executions count as finished.
             instrumented = instrument_workflow(name, fn)
             wrapped = DBOS.workflow(name=name, serialization_type=WorkflowSerializationFormat.PORTABLE)(instrumented)
             self._add(WorkflowType(name, wrapped, input_model, description))

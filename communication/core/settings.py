@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         "(default: the built-in examples in the 'workflows' package). HTTP nodes and workers must load the same list.",
     )
 
-    # --- live delivery (issue 3) ---
+    # --- live delivery ---
     sse_heartbeat_seconds: float = Field(
         15.0, gt=0, le=300, description="Interval of SSE heartbeat comments (keeps proxies from closing idle tails)."
     )
@@ -208,7 +208,7 @@ class Settings(BaseSettings):
             requested = self.default_wait_seconds
         return max(0.0, min(float(requested), self.max_wait_seconds))
 
-    # --- security (issue 5) ---
+    # --- security ---
     # Lists read from the environment are comma-separated (COMM_API_KEYS=k1,k2) or a JSON array.
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -288,7 +288,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
 
-    # --- deployment (issue 6) ---
+    # --- deployment ---
     # Checked as a whole at start by communication.core.ops.config_check (file paths, TLS parameters, combinations).
     work_queue: str | None = Field(
         None,

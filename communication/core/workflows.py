@@ -365,7 +365,7 @@ class WorkflowControl:
         await DBOS.cancel_workflow_async(workflow_id)
         after = await self.status(workflow_id, detail=False)
         if not store.is_terminal(before.status) and after.status == "CANCELLED":
-            # Counted here: the running execution may stop without observing its cancellation (issue 6 metrics).
+            # Counted here: the running execution may stop without observing its cancellation.
             WORKFLOWS_FINISHED.labels(type=after.type, status="CANCELLED").inc()
         return after
 

@@ -15,8 +15,8 @@ Hierarchy::
     │   ├── HostNotAllowed           400 host_not_allowed        (Host not in COMM_ALLOWED_HOSTS)
     │   ├── ValidationFailed         422 validation_error
     │   ├── UnknownWorkflowType      422 unknown_workflow_type
-    │   ├── InvalidCron              422 invalid_cron            (schedules, issue 6)
-    │   ├── ValueNotDecodable        422 value_not_decodable     (another app's non-portable value, issue 12)
+    │   ├── InvalidCron              422 invalid_cron            (schedules)
+    │   ├── ValueNotDecodable        422 value_not_decodable     (another app's non-portable value)
     │   └── AnswerInvalid            422 answer_invalid          (an answer the request's schema refuses)
     ├── NotFound (404)
     │   ├── SessionNotFound          404 session_not_found
@@ -35,7 +35,7 @@ Hierarchy::
     ├── TooManySubscriptions         429 too_many_subscriptions  (live caps: per workflow, per connection)
     ├── ServiceUnavailable           503 not_ready
     │   └── SubscriptionCapacity     503 subscription_capacity   (live caps: per process)
-    ├── Unauthorized                 401 unauthorized            (security, issue 5)
+    ├── Unauthorized                 401 unauthorized            (security)
     │   ├── TokenInvalid             401 token_invalid
     │   ├── TokenExpired             401 token_expired
     │   ├── WebhookNotConfigured     401 webhook_not_configured
@@ -43,10 +43,10 @@ Hierarchy::
     │   ├── WebhookSignatureInvalid  401 webhook_signature_invalid
     │   └── WebhookTimestampOutOfWindow 401 webhook_timestamp_out_of_window
     ├── LinkNotFound (NotFound)      404 link_not_found
-    ├── ScheduleNotFound (NotFound)  404 schedule_not_found      (schedules, issue 6)
-    ├── QueueNotFound (NotFound)     404 queue_not_found         (start by name on a queue, issue 12)
+    ├── ScheduleNotFound (NotFound)  404 schedule_not_found      (schedules)
+    ├── QueueNotFound (NotFound)     404 queue_not_found         (start by name on a queue)
     ├── RequestNotFound (NotFound)   404 request_not_found       (no request for input on that topic)
-    ├── ScheduleExists (Conflict)    409 schedule_exists         (schedules, issue 6)
+    ├── ScheduleExists (Conflict)    409 schedule_exists         (schedules)
     └── Gone (410)
         ├── LinkExpired              410 link_expired
         ├── LinkClosed               410 link_closed
@@ -183,7 +183,7 @@ class ServiceUnavailable(CommError):
     status = 503
 
 
-# --- security (issue 5) ---
+# --- security ---
 
 
 class Unauthorized(CommError):
@@ -273,7 +273,7 @@ class LinkClosed(Gone):
     status = 410
 
 
-# --- schedules (issue 6) ---
+# --- schedules ---
 
 
 class InvalidCron(InvalidRequest):
@@ -318,7 +318,7 @@ class TooManySchedules(Conflict):
     status = 409
 
 
-# --- live delivery (issue 3) ---
+# --- live delivery ---
 class SessionNotFound(NotFound):
     """No session has this id (nothing was ever posted to it)."""
 
@@ -370,7 +370,7 @@ class SecretEvent(Forbidden):
     status = 403
 
 
-# --- live delivery limits (issue 14) ---
+# --- live delivery limits ---
 
 
 class TooManySubscriptions(CommError):
@@ -390,7 +390,7 @@ class SubscriptionCapacity(ServiceUnavailable):
     status = 503
 
 
-# --- bring your own workflows (issue 12) ---
+# --- bring your own workflows ---
 
 
 class ValueNotDecodable(InvalidRequest):

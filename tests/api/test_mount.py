@@ -1,4 +1,4 @@
-"""``communication.mount`` (issue 12): the API inside a FastAPI app of the test's own, which launches DBOS itself."""
+"""``communication.mount``: the API inside a FastAPI app of the test's own, which launches DBOS itself."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The dashboard (issue 7) driven as a person would: real headless Chromium (Playwright) against a real uvicorn
+"""The dashboard driven as a person would: real headless Chromium (Playwright) against a real uvicorn
 server with real DBOS. Every wait is Playwright's auto-waiting ``expect`` on page content; nothing sleeps.
 
 Chromium comes from the system (``apt-get install -y chromium``; ``.ci/run`` installs it): Playwright cannot

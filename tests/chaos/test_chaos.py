@@ -1,4 +1,4 @@
-"""Chaos suite (issue 8, section 2): real processes, real ``kill -9``, real Postgres restarts; nothing is lost.
+"""Chaos suite: real processes, real ``kill -9``, real Postgres restarts; nothing is lost.
 
 Each scenario runs the workload of ``tests/support/chaos_workload.py`` through a :class:`TcpProxy` that cuts every
 connection at random moments, while a disruptor crashes part of the system at random moments (seeded; the seed

@@ -1,4 +1,4 @@
-"""Workflows by configuration (issue 12): a module outside the project, loaded with COMM_WORKFLOWS, served end to
+"""Workflows by configuration: a module outside the project, loaded with COMM_WORKFLOWS, served end to
 end over HTTP, the Python client and ``wfc``; workers loading the same modules; mismatched versions reported."""
 
 from __future__ import annotations

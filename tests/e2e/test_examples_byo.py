@@ -1,4 +1,4 @@
-"""The bring-your-own-workflows examples (issue 12) run as their docstrings and README document them."""
+"""The bring-your-own-workflows examples run as their docstrings and README document them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gateway mode (issue 12): a separate DBOS application — its own code in a temp dir, its own name and queue —
+"""Gateway mode: a separate DBOS application — its own code in a temp dir, its own name and queue —
 shares the system database; this server starts its workflows by name, tails, messages, controls and finishes them
 by id, and answers a clear 4xx for values it cannot decode."""
 

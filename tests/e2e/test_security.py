@@ -1,4 +1,4 @@
-"""Hostile input (issue 14): each finding of the outside probe reproduced, and the limits that close its class.
+"""Hostile input: each finding of the outside probe reproduced, and the limits that close its class.
 
 Strict bodies (one Content-Type, JSON only where declared, NaN refused, depth before parsing, bounded dates and
 integers), WebSocket protocol errors, webhook replays, secrets and read tokens, same-origin, unambiguous message

@@ -1,4 +1,4 @@
-"""Live delivery under hostile input (issue 14): each finding of the outside probe, reproduced, on real HTTP.
+"""Live delivery under hostile input: each finding of the outside probe, reproduced, on real HTTP.
 
 Positions beyond storage on every edge (query, ``Last-Event-ID``, WebSocket) are refused while another subscriber
 keeps receiving; subscription caps answer 429/503 with the error envelope; a client that leaves cancels its

@@ -1,4 +1,4 @@
-"""Typed registration (issue 12): ``@workflow_type`` on ordinary typed functions, input schemas from signatures."""
+"""Typed registration: ``@workflow_type`` on ordinary typed functions, input schemas from signatures."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bring-your-own-workflows test support: a workflow module that lives outside the project (issue 12)."""
+"""Bring-your-own-workflows test support: a workflow module that lives outside the project."""
 
 from __future__ import annotations
 

@@ -40,10 +40,10 @@ ROUTERS: list[APIRouter] = [
     ws.router,
     metrics.router,  # needs an API key when keys are configured (scrape with a bearer token)
     admin.router,
-    ui.router,  # the dashboard (issue 7): / and /ui/
+    ui.router,  # the dashboard: / and /ui/
 ]
 
-# Access groups (issue 5), applied by server.create_app. A router in neither list requires an API key.
+# Access groups, applied by server.create_app. A router in neither list requires an API key.
 #: Open to anyone: health checks, and endpoints whose signature or link is the credential.
 # ws authenticates inside its handler (WebSocket routes cannot use the HTTP dependencies).
 PUBLIC_ROUTERS: list[APIRouter] = [

@@ -43,7 +43,7 @@ async def readyz(request: Request) -> Any:
         return error_response(503, "not_ready", "database unreachable", {"reason": "database_unreachable"})
     body: dict[str, Any] = {"status": "ready"}
     # Application versions that disagree are a warning, not unreadiness: every rolling upgrade has a moment of
-    # it, and pulling nodes out of a load balancer would not fix it (issue 12).
+    # it, and pulling nodes out of a load balancer would not fix it.
     watch = getattr(request.app.state, "versions", None)
     report = await watch.report() if watch is not None else None
     mismatch = report.mismatch() if report is not None else None

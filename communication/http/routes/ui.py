@@ -1,4 +1,4 @@
-"""The live dashboard (issue 7): static HTML/CSS/JS served at ``/ui/``, and ``/`` redirecting to it.
+"""The live dashboard: static HTML/CSS/JS served at ``/ui/``, and ``/`` redirecting to it.
 
 The page is public (it holds no data); everything it shows comes from the public HTTP API, which it calls with
 the API key the user types (``Authorization: Bearer``) and, for EventSource, with read tokens
