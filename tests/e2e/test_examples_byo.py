@@ -73,7 +73,7 @@ def mounted_app(database_url: str, tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/comm/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/comm/v1/workflow-types", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

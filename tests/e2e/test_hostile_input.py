@@ -451,7 +451,7 @@ def test_percent_encoded_credentials_never_reach_the_access_log(server: ServerPr
         "communication.protocol.replies:REQUEST_ID_PATTERN",
         "communication.protocol.schedule_models:DISPATCH_ID_PATTERN",
         "communication.protocol.schedule_models:SCHEDULE_NAME_PATTERN",
-        "communication.http.schemas:QUEUE_NAME_PATTERN",
+        "communication.protocol.requests:QUEUE_NAME_PATTERN",
     ],
 )
 def test_every_input_pattern_is_linear_on_long_input(pattern: str) -> None:
