@@ -1,6 +1,6 @@
 // One workflow's live view data over one connection: the dbos-comm package's feed (vendored, generated from js/).
 // The package reconnects and resumes from its cursor by itself; this module adds what the dashboard shows about
-// the connection (connecting | live | reconnecting | ended, and how often it reconnected), seen through the
+// the connection (connecting | live | reconnecting | ended | failed, and how often it reconnected), seen through the
 // fetch the package is given: a feed response that opens is "live", its body ending before the feed's end is a drop.
 
 import { Client } from '../vendor/dbos-comm/index.js';
@@ -19,7 +19,7 @@ function feedClient(observedFetch) {
 
 /**
  * Open `workflowId`'s feed. `handlers` are the package's (onStatus, onEvent, onStream, onEnd, onError) plus
- * `onState(state, reconnects)`. Returns `{close()}`.
+ * `onState(state, reconnects)` (connecting | live | reconnecting | ended | failed). Returns `{close()}`.
  */
 export function openFeed(workflowId, handlers) {
   let state = 'connecting';
@@ -84,7 +84,9 @@ export function openFeed(workflowId, handlers) {
       if (handlers.onEnd) handlers.onEnd(end);
     },
     onError: (err) => {
+      // The package gave up (reconnects exhausted, or an answer such as 404 that no retry changes).
       console.warn('feed failed:', err && err.message);
+      setState('failed');
       if (handlers.onError) handlers.onError(err);
     },
   });
