@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -87,6 +87,10 @@ def _snapshot(base_url: str, wid: str, key: str) -> list[tuple[int, Any]]:
     r = httpx.get(f"{base_url}/v1/workflows/{wid}/streams/{key}", params={"limit": 1000}, timeout=10)
     assert r.status_code == 200, r.text
     return [(v["offset"], v["value"]) for v in r.json()["values"]]
+
+
+def _query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query))
 
 
 def _counter_request(page: Page, request_id: str, op: str = "add") -> None:
@@ -188,15 +192,14 @@ def test_api_keys_prompt_for_a_key_and_live_views_use_read_tokens(database_url: 
         page.locator("#key-save").click()
         expect(page.locator("#key-button")).to_have_text("API key ✓")
 
-        # EventSource cannot send the key: the tails run with read tokens minted for this workflow.
+        # The key stays out of live requests' URLs: the feed runs with read tokens minted for this workflow.
         token_urls: list[str] = []
         page.on("request", lambda r: token_urls.append(r.url) if "access_token=" in r.url else None)
         _start_from_form(page, "streaming", n_steps=3)
         stream = page.locator('.stream[data-stream-key="progress_stream"]')
         expect(stream.locator("li")).to_have_count(8)
         expect(page.locator("#wf-status")).to_have_text("SUCCESS")
-        assert any("/streams/progress_stream/live" in u for u in token_urls)
-        assert any("/events/live" in u for u in token_urls)
+        assert any("/v1/workflows/" in u and "/feed?" in u for u in token_urls), token_urls
 
         # Sessions need the key itself (read tokens are per workflow): the tail runs over fetch with it.
         page.locator("nav a[data-view=sessions]").click()
@@ -243,9 +246,8 @@ def test_schedules_view_pauses_resumes_and_triggers(database_url: str, page: Pag
 
 
 def test_a_refused_reconnect_is_rebuilt_with_a_fresh_token_from_the_next_offset(database_url: str, page: Page) -> None:
-    # When the browser's own reconnect is refused (here: the read token in its URL answered 401, as an expired
-    # one would), EventSource gives up for good. The page must mint a new token and open a new EventSource at
-    # offset=<last+1> itself: still no gap and no duplicate.
+    # When the feed's reconnect is refused (here: the read token in its URL answered 401, as an expired one
+    # would), the page must mint a new token and reconnect from the feed's cursor: still no gap and no duplicate.
     with (
         live_server(database_url, api_keys=[API_KEY]) as server,
         TcpProxy(urlsplit(server.url).port or 0) as proxy,
@@ -265,8 +267,8 @@ def test_a_refused_reconnect_is_rebuilt_with_a_fresh_token_from_the_next_offset(
 
         def refuse_first_resume(route: Route) -> None:
             tail_urls.append(route.request.url)
-            # The first request after the cut is the browser's own reconnect (same URL, offset=0; Chromium adds
-            # Last-Event-ID below what Playwright sees). Refuse it; let everything else through.
+            # The first request after the cut is the feed's reconnect from its cursor. Refuse it; let everything
+            # else through.
             if not refused:
                 refused.append(route.request.url)
                 body = {"error": {"code": "token_expired", "message": "read token expired", "details": {}}}
@@ -274,7 +276,7 @@ def test_a_refused_reconnect_is_rebuilt_with_a_fresh_token_from_the_next_offset(
             else:
                 route.continue_()
 
-        page.route(re.compile(r"/streams/history/live"), refuse_first_resume)
+        page.route(re.compile(r"/feed\?"), refuse_first_resume)
         mints: list[str] = []
         page.on("request", lambda r: mints.append(r.url) if r.url.endswith("/read-token") else None)
         proxy.drop_connections()
@@ -282,8 +284,9 @@ def test_a_refused_reconnect_is_rebuilt_with_a_fresh_token_from_the_next_offset(
         _counter_request(page, "r4")
         expect(tail.locator('li[data-offset="4"]')).to_be_visible()
         expect(tail.locator(".tail-state")).to_have_attribute("data-reconnects", "1")
-        assert len(refused) == 1 and "offset=0" in refused[0], refused
-        assert "offset=3" in tail_urls[-1] and "access_token=" in tail_urls[-1], tail_urls
+        assert len(refused) == 1 and "cursor=" in refused[0], refused
+        assert "cursor=" in tail_urls[-1] and "access_token=" in tail_urls[-1], tail_urls
+        assert _query(tail_urls[-1])["access_token"] != _query(refused[0])["access_token"], "no fresh read token"
         assert len(mints) >= 1, "the rebuilt tail asked for a fresh read token"
 
         _counter_request(page, "r5", op="stop")

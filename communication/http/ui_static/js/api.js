@@ -1,5 +1,4 @@
-// HTTP access to the public API: the API key (sessionStorage), JSON fetches with the error envelope,
-// and URLs for EventSource, which cannot send headers (read tokens, minted per workflow).
+// HTTP access to the public API: the API key (sessionStorage) and JSON fetches with the error envelope.
 
 const KEY_STORAGE = 'dbos-comm.api-key';
 
@@ -89,25 +88,8 @@ export function query(params) {
   return text ? `?${text}` : '';
 }
 
-// Read tokens by workflow id: {token, expiresAt (ms)}; reused until a minute before they expire.
-const tokens = new Map();
-
 /**
- * The URL for an EventSource under `/v1/workflows/{id}/...`: as is without an API key, else with
- * `access_token=<read token>` (minted with the key; `fresh` forces a new one, e.g. after a 401).
+ * Forget cached read tokens after the key changed. None are kept here: each workflow view's feed client mints
+ * its own (`POST .../read-token`) and drops them with the view, which the key dialog re-renders.
  */
-export async function liveUrl(workflowId, suffix, params, fresh = false) {
-  const base = workflowPath(workflowId, suffix);
-  if (!apiKey()) return base + query(params);
-  let cached = tokens.get(workflowId);
-  if (fresh || !cached || cached.expiresAt - Date.now() < 60_000) {
-    const minted = await post(workflowPath(workflowId, '/read-token'));
-    cached = { token: minted.token, expiresAt: Date.parse(minted.expires_at) };
-    tokens.set(workflowId, cached);
-  }
-  return base + query({ ...params, access_token: cached.token });
-}
-
-export function forgetTokens() {
-  tokens.clear();
-}
+export function forgetTokens() {}

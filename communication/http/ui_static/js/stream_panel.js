@@ -1,15 +1,12 @@
-// One stream of a workflow as a live tail: values in offset order as they are written, resumed after a
-// dropped connection from the last offset shown (EventSource's Last-Event-ID, or offset=<last+1>).
+// One stream of a workflow: its values in offset order as the workflow's feed delivers them, and the state of
+// that feed's connection (the feed resumes after the last value it delivered: no gap, no duplicate).
 
-import { liveUrl } from './api.js';
 import { h, json } from './dom.js';
-import { LiveTail, describeTail } from './live.js';
 
 const MAX_SHOWN = 2000; // older values leave the page (they stay readable through the snapshot API)
 
 export class StreamPanel {
-  constructor(workflowId, key) {
-    this.workflowId = workflowId;
+  constructor(key) {
     this.key = key;
     this.count = 0;
     this.list = h('ol', { class: 'stream-values', 'data-stream-key': key });
@@ -18,23 +15,13 @@ export class StreamPanel {
     this.element = h('section', { class: 'stream', 'data-stream-key': key },
       h('div', { class: 'panel-head' }, h('h3', {}, key), this.counter, this.state),
       this.list);
-    this.tail = new LiveTail({
-      itemEvent: 'value',
-      open: async (lastId, fresh) => {
-        const offset = lastId === null ? 0 : lastId + 1;
-        const path = `/streams/${encodeURIComponent(key)}/live`;
-        return new EventSource(await liveUrl(workflowId, path, { offset }, fresh));
-      },
-      onItem: (offset, value) => this.add(offset, value),
-      onEnd: (end) => {
-        this.state.title = `ended: ${end.reason} (workflow ${end.workflow_status})`;
-      },
-      onState: (state, tail) => {
-        this.state.dataset.state = state;
-        this.state.dataset.reconnects = String(tail.reconnects);
-        this.state.textContent = describeTail(tail);
-      },
-    }).start();
+  }
+
+  /** Show the feed's connection state, e.g. "live · reconnected 1×". */
+  setState(state, reconnects) {
+    this.state.dataset.state = state;
+    this.state.dataset.reconnects = String(reconnects);
+    this.state.textContent = describeState(state, reconnects);
   }
 
   add(offset, value) {
@@ -48,8 +35,9 @@ export class StreamPanel {
     this.counter.textContent = `${this.count} value${this.count === 1 ? '' : 's'}`;
     if (nearBottom) this.list.scrollTop = this.list.scrollHeight;
   }
+}
 
-  close() {
-    this.tail.close();
-  }
+/** A short text for a connection state, e.g. "live · reconnected 1×". */
+export function describeState(state, reconnects) {
+  return `${state}${reconnects ? ` · reconnected ${reconnects}×` : ''}`;
 }

@@ -1,14 +1,13 @@
 // Workflow view: status and result, events (live, with a progress bar for a 0-100 `progress` event),
 // every stream as a live tail, steps with timing, and the controls of workflow_actions.js.
-// Live parts use SSE; status, stream list and steps are re-read every second until the workflow finishes.
+// Everything live comes from one feed connection (the dbos-comm package's `workflow(id).feed`); nothing polls.
+// Steps are read when the view opens, when the status changes and at the end, or on demand.
 
-import { get, liveUrl, workflowPath } from './api.js';
-import { Poller, TERMINAL, fill, formatDuration, formatTime, h, json, prettyJson, statusBadge } from './dom.js';
-import { LiveTail, describeTail } from './live.js';
-import { StreamPanel } from './stream_panel.js';
+import { get, workflowPath } from './api.js';
+import { TERMINAL, fill, formatDuration, formatTime, h, json, prettyJson, statusBadge } from './dom.js';
+import { StreamPanel, describeState } from './stream_panel.js';
+import { openFeed } from './workflow_feed.js';
 import { workflowActions } from './workflow_actions.js';
-
-const REFRESH_MS = 1000;
 
 function progressOf(events) {
   const value = events.progress ? events.progress.value : undefined;
@@ -53,7 +52,7 @@ export async function mountWorkflow(root, workflowId, remount) {
   const noStreams = h('p', { class: 'muted' }, 'No stream written yet.');
   const stepRows = h('tbody', { id: 'wf-step-rows' });
   const actions = workflowActions(workflowId, {
-    onChange: () => poller.kick(),
+    onChange: () => readInfo(), // a cancel or a message: show its effect at once (the feed follows too)
     onResumed: () => remount(),
   });
 
@@ -70,7 +69,9 @@ export async function mountWorkflow(root, workflowId, remount) {
       h('table', { class: 'list', id: 'wf-events' },
         h('thead', {}, h('tr', {}, ['Key', 'Value', 'Version'].map((c) => h('th', {}, c)))), eventRows)),
     h('section', { class: 'panel' }, h('h3', {}, 'Streams'), noStreams, streamsBox),
-    h('section', { class: 'panel' }, h('h3', {}, 'Steps'),
+    h('section', { class: 'panel' },
+      h('div', { class: 'panel-head' }, h('h3', {}, 'Steps'),
+        h('button', { type: 'button', class: 'ghost', id: 'wf-steps-reload', onclick: () => readSteps() }, 'Reload')),
       h('div', { class: 'scroll' }, h('table', { class: 'list', id: 'wf-steps' },
         h('thead', {}, h('tr', {}, ['#', 'Step', 'Started', 'Duration', 'Output'].map((c) => h('th', {}, c)))),
         stepRows))));
@@ -112,59 +113,75 @@ export async function mountWorkflow(root, workflowId, remount) {
     actions.update(info, events);
   }
 
-  // -- periodic reads: status, stream list, steps ---------------------------------------------------------
-  async function refresh() {
-    const [nextInfo, streamList, steps] = await Promise.all([
-      get(workflowPath(workflowId)),
-      get(workflowPath(workflowId, '/streams')),
-      get(workflowPath(workflowId, '/steps')),
-    ]);
+  // -- one-off reads: steps (no feed carries them), the full status after an action or the end -------------
+  async function readSteps() {
+    const steps = await get(workflowPath(workflowId, '/steps'));
     if (!active) return;
-    info = nextInfo;
-    renderInfo();
-    for (const s of streamList.streams) {
-      if (!streams.has(s.key)) {
-        const panel = new StreamPanel(workflowId, s.key);
-        streams.set(s.key, panel);
-        streamsBox.append(panel.element);
-      }
-    }
-    noStreams.hidden = streams.size > 0;
     const first = steps.steps.find((s) => s.started_at);
     const origin = first ? Date.parse(first.started_at) : null;
     stepRows.replaceChildren(...steps.steps.map((step) => stepRow(step, origin)));
-    // One more read after the end (a last stream or step may land with the final status), then stop.
-    if (TERMINAL.has(info.status)) {
-      if (finalRead) poller.stop();
-      finalRead = true;
-    }
   }
-  let finalRead = false;
-  const poller = new Poller(REFRESH_MS, refresh).start();
 
-  // -- live events ----------------------------------------------------------------------------------------
-  const eventTail = new LiveTail({
-    itemEvent: 'event',
-    open: async (lastId, fresh) => new EventSource(
-      await liveUrl(workflowId, '/events/live', lastId === null ? {} : { after_version: lastId }, fresh)),
-    onItem: (version, data) => {
-      events[data.key] = { value: data.value, version };
+  async function readInfo() {
+    const next = await get(workflowPath(workflowId));
+    if (!active) return;
+    // A read racing the feed's end must not show the workflow running again.
+    if (!TERMINAL.has(info.status) || TERMINAL.has(next.status)) info = next;
+    renderInfo();
+  }
+
+  const quietly = (promise) => promise.catch((err) => console.warn('workflow view:', err && err.message));
+
+  // -- the feed: status, events, streams, end ---------------------------------------------------------------
+  function streamPanel(key) {
+    let panel = streams.get(key);
+    if (!panel) {
+      panel = new StreamPanel(key);
+      panel.setState(feedState.state, feedState.reconnects);
+      streams.set(key, panel);
+      streamsBox.append(panel.element);
+      noStreams.hidden = true;
+    }
+    return panel;
+  }
+
+  const feedState = { state: 'connecting', reconnects: 0 };
+  const feed = openFeed(workflowId, {
+    onStatus: (next) => {
+      if (next === info.status) return;
+      info = { ...info, status: next };
+      renderInfo();
+      quietly(readSteps()); // a new status is a new phase: its steps
+    },
+    onEvent: (frame) => {
+      events[frame.key] = { value: frame.error ? `(${frame.error.code})` : frame.value, version: frame.version };
       renderEvents();
     },
-    onEnd: () => poller.kick(), // the workflow finished: read its final status and result now
-    onState: (state, tail) => {
-      eventsState.dataset.state = state;
-      eventsState.textContent = describeTail(tail);
+    onStream: (frame) => {
+      streamPanel(frame.key).add(frame.offset, frame.error ? `(${frame.error.code})` : frame.value);
     },
-  }).start();
+    onEnd: (end) => {
+      info = { ...info, status: end.status, output: end.output, error: end.error ?? null };
+      renderInfo();
+      // The final timestamps and steps, read once.
+      quietly(readInfo());
+      quietly(readSteps());
+    },
+    onState: (state, reconnects) => {
+      feedState.state = state;
+      feedState.reconnects = reconnects;
+      eventsState.dataset.state = state;
+      eventsState.textContent = describeState(state, reconnects);
+      for (const panel of streams.values()) panel.setState(state, reconnects);
+    },
+  });
+  quietly(readSteps());
 
   renderInfo();
 
   return () => {
     active = false;
-    poller.stop();
-    eventTail.close();
-    for (const panel of streams.values()) panel.close();
+    feed.close();
   };
 }
 
