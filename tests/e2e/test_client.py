@@ -1,5 +1,6 @@
-"""The synchronous client against a real ``python server.py`` subprocess (every method), plus a unit test of the
-error mapping on canned answers."""
+"""Both clients against a real ``python server.py`` subprocess (every method): each test runs with the sync
+``Client`` and with the ``AsyncClient`` it is generated from (driven through an event-loop thread), plus a unit
+test of the error mapping on canned answers."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from communication.client import errors as ce
 from communication.client.models import LiveEnd
 from communication.client.sse import RetryPolicy
 from communication.protocol.models import StreamItem
+from tests.support.blocking_client import blocking_async_client
 from tests.support.server_proc import (
     ServerProcess,
     TcpProxy,
@@ -33,10 +35,15 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
         yield proc
 
 
-@pytest.fixture
-def client(server: ServerProcess) -> Iterator[Client]:
-    with Client(server.url) as c:
-        yield c
+@pytest.fixture(params=["sync", "async"])
+def client(request: pytest.FixtureRequest, server: ServerProcess) -> Iterator[Client]:
+    """The sync client, or the async client with the sync calling convention: one suite for both."""
+    if request.param == "sync":
+        with Client(server.url) as c:
+            yield c
+    else:
+        with blocking_async_client(server.url) as c:
+            yield c
 
 
 def add(client: Client, workflow_id: str, amount: int) -> Any:
