@@ -119,8 +119,19 @@ async def seed_path(url: str, pid: int, subscribers: int, posts: int, interval_m
     return _summary(res, posts, cpu1 - cpu0, t1 - t0)
 
 
+async def _health(api: httpx.AsyncClient, probes: int) -> list[float]:
+    """``/health`` round trips in ms, one at a time."""
+    out: list[float] = []
+    for _ in range(probes):
+        t0 = time.perf_counter()
+        (await api.get("/health")).raise_for_status()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 async def idle(url: str, pid: int, connections: int, procs: int, probes: int = 200) -> dict[str, Any]:
-    """Server RSS growth per idle SSE connection, and ``/health`` latency while ``connections`` are held."""
+    """Server RSS growth per idle SSE connection, and ``/health`` latency while ``connections`` are held (and
+    before they are opened: the reference for "flat")."""
     from bench.common import percentile, rss_bytes
 
     host, port = _addr(url)
@@ -130,6 +141,7 @@ async def idle(url: str, pid: int, connections: int, procs: int, probes: int = 2
         warm = Readers(host, port, [f"/v1/workflows/{wid}/streams/bench/live"] * 10, 1)
         await warm.start()  # first connections allocate lazily-built structures: keep them out of the figure
         await asyncio.sleep(1.0)
+        before = await _health(api, probes)
         baseline = rss_bytes(pid)
         readers = Readers(host, port, [f"/v1/workflows/{wid}/streams/bench/live"] * connections, procs)
         try:
@@ -137,11 +149,7 @@ async def idle(url: str, pid: int, connections: int, procs: int, probes: int = 2
             await asyncio.sleep(1.0)
             grown = rss_bytes(pid)
             opened = readers.connected
-            health: list[float] = []
-            for _ in range(probes):
-                t0 = time.perf_counter()
-                (await api.get("/health")).raise_for_status()
-                health.append((time.perf_counter() - t0) * 1000)
+            health = await _health(api, probes)
         finally:
             await readers.kill()
             await warm.kill()
@@ -149,6 +157,7 @@ async def idle(url: str, pid: int, connections: int, procs: int, probes: int = 2
         "rss_per_conn_kb": (grown - baseline) / max(opened, 1) / 1024,
         "health_p50_ms": percentile(health, 50),
         "health_p99_ms": percentile(health, 99),
+        "health_p99_before_ms": percentile(before, 99),
         "connections": opened,
         "requested": connections,
     }
