@@ -25,10 +25,14 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sse_starlette.sse import AppStatus
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from communication.http.direct_sse import SseSink
 
 log = logging.getLogger("communication.http.sse_response")
 
@@ -47,12 +51,15 @@ class FrameStream(Response):
         heartbeat: float,
         send_timeout: float,
         headers: Mapping[str, str] | None = None,
+        sink: SseSink | None = None,
     ) -> None:
         """Args:
         frames: complete SSE blocks, each ending with a blank line.
         heartbeat: seconds without a write after which a ``: ping`` comment is sent (0 disables).
         send_timeout: seconds one write may take before the client is considered gone.
         headers: extra response headers.
+        sink: the subscription's direct-delivery sink (``communication.http.direct_sse``), bound to this
+            response's ``send`` once it has started.
         """
         self.frames = frames
         self.heartbeat = heartbeat
@@ -68,6 +75,7 @@ class FrameStream(Response):
         self._task: asyncio.Task[None] | None = None
         self._done = False
         self._pinging = False
+        self.sink = sink
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -76,6 +84,8 @@ class FrameStream(Response):
             return
         self._send = send
         self._task = asyncio.current_task()
+        if self.sink is not None:
+            self.sink.bind(self, send)
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         ticker = _Ticker.of_running_loop()
         ticker.add(self)
@@ -100,6 +110,8 @@ class FrameStream(Response):
             pass  # the peer went away mid-write
         finally:
             self._done = True
+            if self.sink is not None:
+                self.sink.close()
             ticker.discard(self)
             watcher.cancel()
             aclose = getattr(self.frames, "aclose", None)
