@@ -31,6 +31,8 @@ from sse_starlette.sse import AppStatus
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from communication.http.entry_send import ENTRY_SEND
+
 if TYPE_CHECKING:
     from communication.http.direct_sse import SseSink
 
@@ -85,7 +87,8 @@ class FrameStream(Response):
         self._send = send
         self._task = asyncio.current_task()
         if self.sink is not None:
-            self.sink.bind(self, send)
+            # Body chunks may skip the application's middleware, which saw the start (http.entry_send).
+            self.sink.bind(self, scope.get(ENTRY_SEND, send))
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         ticker = _Ticker.of_running_loop()
         ticker.add(self)
