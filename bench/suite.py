@@ -106,9 +106,10 @@ async def run_backend(backend: str, args: argparse.Namespace, work: Path) -> dic
         assert server.pid is not None
         print(f"  {args.idle} idle SSE connections", flush=True)
         res["idle"] = await shapes.idle(server.url, server.pid, args.idle, args.procs)
-    big = max(args.subscribers)
-    print(f"  fan-out floor: bare asyncio server, 1 stream x {big}", flush=True)
-    res["fanout_floor"] = {"n": big, **await fanout_floor.measure(big, args.fan_writes, 50.0, args.procs)}
+    # The CPU target is set at 1,000 subscribers (the largest count below it when 1,000 is not measured).
+    at = 1000 if 1000 in args.subscribers else max(args.subscribers)
+    print(f"  fan-out floor: bare asyncio server, 1 stream x {at}", flush=True)
+    res["fanout_floor"] = {"n": at, **await fanout_floor.measure(at, args.fan_writes, 50.0, args.procs)}
     print("  references in-process", flush=True)
     with fresh_database(backend, work) as url:
         proc = subprocess.run(
@@ -188,7 +189,7 @@ def targets(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> lis
         for many in r["many"]:
             _, n99 = _pct(many["latencies"])
             _, p1 = _pct(one["latencies"]) if one is not None else (float("nan"), float("nan"))
-            delivered = many["frames_per_s"] / many["offered_per_s"]
+            delivered = many.get("paced_frames_per_s", many["frames_per_s"]) / many["offered_per_s"]
             if many["share"] < 1:
                 goal = f"many streams at {many['share']:.0%} of DBOS: ≥ 0.95x delivered, p99 ≤ 3x one stream's"
                 ok = delivered >= 0.95 and n99 <= 3 * p1 and many["exact"]
@@ -256,7 +257,7 @@ def targets(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> lis
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     """Markdown tables for every backend."""
-    lines = ["## Issue 15 targets", "", *targets(results, args), ""]
+    lines = ["## Targets", "", *targets(results, args), ""]
     lines += [
         "## Hop latency (ms)",
         "",
