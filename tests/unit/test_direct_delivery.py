@@ -132,12 +132,12 @@ async def test_a_slow_transport_is_detached_without_loss_and_the_others_are_unaf
     assert slow.received == [0, 1, 2]
     slow.release.set()
     slow_end = await slow_task
-    # Detached at offset 3: it finished that write, then caught up (here from the feed's buffer or the
-    # database, as its own path decides), in order, each value once.
-    assert slow.received[: len(range(60))] == list(range(60)) or slow_end.reason == "overflow"
-    if slow_end.reason == "overflow":
-        resumed = await hub.tail_stream("direct-slow", "numbers", slow_end.next_offset)
-        slow.received += [x.position async for x in resumed if isinstance(x, Item)]
+    # Detached at offset 3, it finished that write on its own path. 56 values behind a buffer of 16, that path
+    # drops it with the offset to resume from (as for any live subscriber that falls behind the buffer); the
+    # resumed tail reads the rest from the database: in order, each value once.
+    assert slow_end.reason == "overflow" and slow_end.next_offset == 4
+    resumed = await hub.tail_stream("direct-slow", "numbers", slow_end.next_offset)
+    slow.received += [x.position async for x in resumed if isinstance(x, Item)]
     assert slow.received == list(range(60))
 
 
