@@ -20,7 +20,7 @@ item is refused, the per-subscriber path ends the response with ``token_expired`
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from communication.core.live.direct import Outcome
@@ -75,14 +75,17 @@ class _Await:
 class SseSink:
     """One SSE stream tail's transport, as the feed writes to it directly."""
 
-    __slots__ = ("_error", "_pending", "_response", "_send", "deadline", "first")
+    __slots__ = ("_error", "_frame_of", "_pending", "_response", "_send", "deadline", "first")
 
-    def __init__(self, deadline: float | None = None) -> None:
+    def __init__(self, deadline: float | None = None, frame_of: Callable[[Item], bytes] | None = None) -> None:
         """Args:
         deadline: when the read token that authenticated the request expires (epoch seconds), else ``None``.
+        frame_of: the frame of one item (cached per item), for tails other than ``/streams/{key}/live`` (the seed
+            ``GET /stream/{sid}``); ``None``: ``event: value`` frames with the ``retry:`` hint on the first.
         """
         self.deadline = deadline
-        self.first = True  # the next value frame is the subscriber's first: it carries the ``retry:`` hint
+        self._frame_of = frame_of
+        self.first = frame_of is None  # the next value frame is the subscriber's first: it carries ``retry:``
         self._send: Send | None = None
         self._response: FrameStream | None = None
         self._pending: Generator[Any, Any, None] | None = None
@@ -117,7 +120,9 @@ class SseSink:
         if send is None or response is None or (self.deadline is not None and time.time() >= self.deadline):
             return Outcome.REFUSED
         # Any awaitable's iterator steps like a coroutine (send / throw / close).
-        if self.first:
+        if self._frame_of is not None:
+            frame = self._frame_of(item)
+        elif self.first:
             self.first = False
             frame = with_retry(sse_item(item, "value"))
         else:

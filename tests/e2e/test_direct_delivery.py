@@ -178,3 +178,29 @@ async def test_the_per_workflow_cap_still_holds_with_direct_subscribers(server: 
         await asyncio.gather(*readers)
     for tail in held:
         _exact(tail)
+
+
+async def test_seed_session_subscribers_get_every_post_once_in_order(server: ServerProcess) -> None:
+    assert server.port is not None
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert http.post("/events/dd-seed", json={"type": "start"}).status_code < 300
+    tails = [RawTail(server.port, "/stream/dd-seed") for _ in range(3)]
+    for tail in tails:
+        await tail.open()
+        assert b" 200 " in tail.status
+    readers = [asyncio.create_task(t.read_all()) for t in tails]
+
+    def post() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for i in range(40):
+                assert http.post("/events/dd-seed", json={"type": "tick", "i": i}).status_code < 300
+            assert http.post("/events/dd-seed", json={"type": "done"}).status_code < 300
+
+    await asyncio.to_thread(post)
+    async with asyncio.timeout(120):
+        await asyncio.gather(*readers)
+    for tail in tails:
+        ids = [int(i) for i, _, _ in tail.frames if i is not None]
+        posted = [json.loads(d) for _, _, d in tail.frames]
+        assert ids == list(range(ids[0], ids[0] + len(ids)))  # durable offsets, contiguous: none lost or repeated
+        assert posted == [{"type": "start"}, *({"type": "tick", "i": i} for i in range(40)), {"type": "done"}]
