@@ -1,4 +1,4 @@
-"""Stream fan-out benchmark (issue 3): stream write → SSE client latency through the hub, vs one plain DBOS
+"""Stream fan-out benchmark: stream write → SSE client latency through the hub, vs one plain DBOS
 ``read_stream_async`` per subscriber in-process; database transactions per write; server RSS per idle SSE
 connection. Both backends, one command::
 

@@ -1,4 +1,4 @@
-"""Idle SSE tails on many distinct stream keys (issue 14): does the server stay responsive, with bounded threads?
+"""Idle SSE tails on many distinct stream keys: does the server stay responsive, with bounded threads?
 
 For each backend: a real ``python server.py`` on a fresh database; a few long-waiting ``bench_stream`` workflows;
 ``--tails`` SSE connections (loopback) each tailing a *distinct* stream key nobody writes; then ``/health`` is timed

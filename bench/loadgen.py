@@ -2,8 +2,8 @@
 
 Why: an httpx client per subscriber in the benchmark's own process spends more CPU than the server does at
 1,000 subscribers, so the client, not the server, was measured. Here each worker process holds many plain
-asyncio connections, decodes HTTP chunked framing and SSE blocks by hand and parses only the ``data:`` lines of
-value frames (their ``"t"`` field, the producer's wall clock just before its write).
+asyncio connections, reads large blocks, decodes HTTP chunked framing and SSE blocks by hand and reads only the
+``"t"`` field of value frames (the producer's wall clock just before its write) without parsing their JSON.
 
 Protocol between the parent (:class:`Readers`) and a worker (``python -m bench.loadgen``): the worker gets the
 host, port and paths as JSON on stdin, prints ``ready N`` once every connection has its first frame
@@ -29,71 +29,124 @@ _CONNECTING = 256  # connections opening at once per worker: more overflows the 
 _connected = 0  # connections that received their first frame
 
 
+def _stamp(block: bytes) -> float | None:
+    """The producer's clock ``"t":`` of a value frame's ``data:`` line, read without parsing the JSON (the
+    benchmark values are ``{"i": …, "t": …}``, or ``{"value": {…, "t": …}}`` on the seed path)."""
+    i = block.find(b"data: ")
+    if i < 0:
+        return None
+    j = block.find(_VALUE_MARK, i)
+    if j < 0:
+        return None
+    j += len(_VALUE_MARK)
+    k = j
+    n = len(block)
+    while k < n and block[k] not in b",}":
+        k += 1
+    return float(block[j:k])
+
+
+class _Tail(asyncio.Protocol):
+    """One SSE response read in ``data_received`` (no task, no future per read: the generator's own CPU per frame
+    stays well below the server's): headers, chunk framing, SSE blocks, the ``"t"`` of each value frame."""
+
+    def __init__(self, request: bytes, ready: asyncio.Event, out: list[float]) -> None:
+        self.request = request
+        self.ready = ready
+        self.out = out
+        self.head: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.raw = b""  # bytes read, not yet split into chunks
+        self.buf = b""  # chunk payloads, not yet split into SSE blocks
+        self.chunked = False
+        self.received = 0
+        self.first = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        raw = self.raw + data
+        if not self.head.done():
+            end = raw.find(b"\r\n\r\n")
+            if end < 0:
+                self.raw = raw
+                return
+            head, raw = raw[: end + 4], raw[end + 4 :]
+            self.chunked = b"transfer-encoding: chunked" in head.lower()
+            self.head.set_result(head)
+        if self.chunked:
+            # Chunk framing decoded in place over everything read so far (one read may hold many frames).
+            pos, parts, ended = 0, [self.buf], False
+            while True:
+                eol = raw.find(b"\r\n", pos)
+                if eol < 0:
+                    break
+                size = int(raw[pos:eol].split(b";")[0], 16)
+                if size == 0:
+                    ended = True
+                    break
+                stop = eol + 2 + size
+                if len(raw) < stop + 2:
+                    break
+                parts.append(raw[eol + 2 : stop])
+                pos = stop + 2
+            self.raw = raw[pos:]
+            buf = b"".join(parts)
+        else:
+            self.raw, buf, ended = b"", self.buf + raw, False
+        *blocks, self.buf = buf.split(b"\r\n\r\n")
+        if blocks:
+            global _connected
+            now = time.time()
+            for block in blocks:
+                if self.first:
+                    self.first = False
+                    _connected += 1
+                    self.ready.set()
+                t = _stamp(block)
+                if t is not None:
+                    self.out.append(now - t)
+                    self.received += 1
+        if ended and self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ready.set()
+        if not self.head.done():
+            self.head.set_exception(exc or ConnectionResetError("closed before the response"))
+        if not self.done.done():
+            self.done.set_result(self.received)
+
+
 async def _read_one(
     host: str, port: int, path: str, ready: asyncio.Event, out: list[float], deadline: float, gate: asyncio.Semaphore
 ) -> int:
-    global _connected
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    loop = asyncio.get_running_loop()
+    tail = _Tail(request, ready, out)
     async with gate:
         try:
-            reader, writer = await asyncio.open_connection(host, port, limit=2**20)
+            transport, _ = await loop.create_connection(lambda: tail, host, port)
+            head = await tail.head
         except OSError:
             ready.set()  # counted as a failed connection; the others go on
-            raise
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (OSError, asyncio.IncompleteReadError):
-            ready.set()
-            writer.close()
             raise
     status_line = head.split(b"\r\n", 1)[0]
     if b" 200 " not in status_line:
         ready.set()
-        writer.close()
+        transport.close()
         raise RuntimeError(f"{path}: {status_line!r}")
-    chunked = b"transfer-encoding: chunked" in head.lower()
-    buf = b""
-    received = 0
-    first = True
     try:
-        while True:
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                break
-            if chunked:
-                size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), remaining)
-                size = int(size_line.split(b";")[0], 16)
-                if size == 0:
-                    break  # the response ended
-                data = await reader.readexactly(size + 2)
-                buf += data[:-2]
-            else:
-                data = await asyncio.wait_for(reader.read(65536), remaining)
-                if not data:
-                    break
-                buf += data
-            *blocks, buf = buf.split(b"\r\n\r\n")
-            now = time.time()
-            for block in blocks:
-                if first:
-                    first = False
-                    _connected += 1
-                    ready.set()
-                i = block.find(b"data: ")
-                if i < 0 or _VALUE_MARK not in block:
-                    continue
-                line = block[i + 6 :].split(b"\r\n", 1)[0]
-                value = json.loads(line)
-                t = value.get("t") if isinstance(value, dict) else None
-                if t is None and isinstance(value, dict) and isinstance(value.get("value"), dict):
-                    t = value["value"].get("t")
-                if t is not None:
-                    out.append(now - t)
-                    received += 1
+        return await asyncio.wait_for(asyncio.shield(tail.done), max(0.0, deadline - time.time()))
+    except TimeoutError:
+        return tail.received
     finally:
         ready.set()
-        writer.close()
-    return received
+        transport.close()
 
 
 async def _worker(host: str, port: int, paths: list[str], deadline_s: float) -> None:

@@ -26,6 +26,7 @@ class BenchInput(BaseModel):
 
     n: int = Field(100, ge=1, le=100_000, description="Values to write.")
     interval_ms: float = Field(20.0, ge=0, le=10_000, description="Pause between writes.")
+    pad: int = Field(0, ge=0, le=100_000, description="Characters of padding per value (field 'pad').")
 
 
 @registry.register("bench_stream", BenchInput, "Benchmark utility: on 'go', writes n timestamped values to 'bench'.")
@@ -35,7 +36,10 @@ async def bench_stream_workflow(params: dict[str, Any]) -> int:
     await DBOS.set_event_async(STATUS_EVENT, "ready")
     await DBOS.recv_async("go", timeout_seconds=3600)
     for i in range(p.n):
-        await DBOS.write_stream_async(BENCH_STREAM, {"i": i, "t": time.time()})
+        value: dict[str, Any] = {"i": i, "t": time.time()}
+        if p.pad:
+            value["pad"] = "x" * p.pad
+        await DBOS.write_stream_async(BENCH_STREAM, value)
         if p.interval_ms:
             await asyncio.sleep(p.interval_ms / 1000)
     await DBOS.close_stream_async(BENCH_STREAM)

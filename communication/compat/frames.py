@@ -39,6 +39,11 @@ def _seed_frame(item: Item, named: bool) -> bytes:
     return sse_frame(encode_json(seed_payload(item.value)), event=event, id=str(item.position))
 
 
+def seed_item(item: Item, named: bool) -> bytes:
+    """The seed ``GET /stream/{sid}`` frame of one session event, cached per item."""
+    return _cached(item, f"seed:{named}", lambda it: _seed_frame(it, named))  # type: ignore[no-any-return]
+
+
 async def sse_seed_session(items: AsyncIterator[Item | End], *, named: bool) -> AsyncIterator[bytes]:
     """Seed 004 ``GET /stream/{sid}`` frames: ``data:`` is exactly what the producer posted, ``id:`` the durable
     offset; unnamed (``EventSource.onmessage``) unless ``named``, then ``event:`` is the event's type. The
@@ -46,7 +51,7 @@ async def sse_seed_session(items: AsyncIterator[Item | End], *, named: bool) -> 
     yield CONNECTED
     async for out in items:
         if isinstance(out, Item):
-            yield _cached(out, f"seed:{named}", lambda it: _seed_frame(it, named))
+            yield seed_item(out, named)
             record_delivery(out, "sse")
         elif out.reason == "overflow":
             yield sse_overflow(out)

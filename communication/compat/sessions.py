@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 
-from communication.compat.frames import sse_seed_session
+from communication.compat.frames import seed_item, sse_seed_session
 from communication.core.library_workflows.session_workflow import SESSION_STREAM
 from communication.http.deps import CoreDep, SettingsDep
-from communication.http.live import SSE_RESPONSE, LastEventId, hub_of, resume_position, sse
+from communication.http.direct_sse import SseSink
+from communication.http.live import SSE_RESPONSE, LastEventId, hub_of, resume_position
 from communication.http.routes.sessions import IdempotencyHeader, SessionId
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
@@ -69,4 +70,12 @@ async def seed_stream(
     or ``timeout`` frame is the last; then the response ends."""
     wid = await core.sessions.open(session_id)
     items = await hub_of(request).tail_stream(wid, SESSION_STREAM, resume_position(last_event_id, 0))
-    return sse(sse_seed_session(items, named=named), settings)
+    # Caught up, the feed writes to this response directly (communication.http.direct_sse).
+    sink = SseSink(frame_of=lambda item: seed_item(item, named))
+    items.deliver_to(sink)
+    return FrameStream(
+        sse_seed_session(items, named=named),
+        heartbeat=settings.sse_heartbeat_seconds,
+        send_timeout=settings.sse_send_timeout_seconds,
+        sink=sink,
+    )

@@ -35,9 +35,10 @@ _DELIVERED = {t: STREAM_VALUES_DELIVERED.labels(transport=t) for t in ("sse", "w
 _LATENCY = {t: DELIVERY_LATENCY.labels(transport=t) for t in ("sse", "websocket")}
 
 
-def record_delivery(item: Item, transport: str) -> None:
-    """Count one value sent to a live client (``sse`` / ``websocket``) and observe its hub-read → send latency."""
-    _DELIVERED[transport].inc()
+def record_delivery(item: Item, transport: str, count: int = 1) -> None:
+    """Count ``count`` sends of one value to live clients (``sse`` / ``websocket``) and observe its hub-read →
+    send latency (once: a direct pass sends it to ``count`` clients at the same moment)."""
+    _DELIVERED[transport].inc(count)
     _LATENCY[transport].observe(time.monotonic() - item.read_at)
 
 

@@ -20,6 +20,7 @@ from communication.core.live.hub import End, Hub, Item
 from communication.core.settings import Settings
 from communication.http.access import read_token_only, without_secret_events
 from communication.http.deps import CoreDep, SettingsDep, StreamKey, WorkflowId
+from communication.http.direct_sse import SseSink, tail_frames
 from communication.http.frames import encode_json, sse_frame, sse_live
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
@@ -154,7 +155,15 @@ def hub_of(request: Request) -> Hub:
 async def stream_tail(request: Request, settings: Settings, workflow_id: str, key: str, start: int) -> FrameStream:
     """SSE tail of one stream from ``start`` (shared by the live route and the snapshot URL)."""
     items = await hub_of(request).tail_stream(workflow_id, key, start)
-    return sse(until_token_expiry(request, frames_of(items, "value")), settings)
+    # Caught up, the feed writes to this response directly (communication.http.direct_sse).
+    sink = SseSink(deadline=token_deadline(request))
+    items.deliver_to(sink)
+    return FrameStream(
+        until_token_expiry(request, tail_frames(items, sink)),
+        heartbeat=settings.sse_heartbeat_seconds,
+        send_timeout=settings.sse_send_timeout_seconds,
+        sink=sink,
+    )
 
 
 async def event_watch(

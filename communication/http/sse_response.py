@@ -27,12 +27,16 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from communication.http.entry_send import ENTRY_SEND
 from communication.http.shutdown import shutting_down
+
+if TYPE_CHECKING:
+    from communication.http.direct_sse import SseSink
 
 log = logging.getLogger("communication.http.sse_response")
 
@@ -52,6 +56,7 @@ class FrameStream(Response):
         send_timeout: float,
         headers: Mapping[str, str] | None = None,
         status_code: int = 200,
+        sink: SseSink | None = None,
     ) -> None:
         """Args:
         frames: complete SSE blocks, each ending with a blank line.
@@ -59,6 +64,8 @@ class FrameStream(Response):
         send_timeout: seconds one write may take before the client is considered gone.
         headers: extra response headers.
         status_code: the response's status (FastAPI's OpenAPI reads the default of this parameter).
+        sink: the subscription's direct-delivery sink (``communication.http.direct_sse``), bound to this
+            response's ``send`` once it has started.
         """
         self.frames = frames
         self.heartbeat = heartbeat
@@ -75,6 +82,7 @@ class FrameStream(Response):
         self._done = False
         self._pinging = False
         self._app: Any = None
+        self.sink = sink
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -84,6 +92,9 @@ class FrameStream(Response):
         self._send = send
         self._app = scope.get("app")
         self._task = asyncio.current_task()
+        if self.sink is not None:
+            # Body chunks may skip the application's middleware, which saw the start (http.entry_send).
+            self.sink.bind(self, scope.get(ENTRY_SEND, send))
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         ticker = _Ticker.of_running_loop()
         ticker.add(self)
@@ -108,6 +119,8 @@ class FrameStream(Response):
             pass  # the peer went away mid-write
         finally:
             self._done = True
+            if self.sink is not None:
+                self.sink.close()
             ticker.discard(self)
             watcher.cancel()
             aclose = getattr(self.frames, "aclose", None)

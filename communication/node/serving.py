@@ -35,6 +35,7 @@ from fastapi import FastAPI
 
 from communication.core.ops.config_check import mask_url
 from communication.core.settings import Settings
+from communication.http.entry_send import EntrySend
 from communication.http.errors import envelope
 from communication.http.frames import encode_json
 from communication.http.shutdown import begin_shutdown
@@ -233,7 +234,7 @@ def serve(app: FastAPI, settings: Settings) -> bool:
         False when start-up failed (the lifespan raised, or the port could not be bound; uvicorn logged why).
     """
     config = uvicorn.Config(
-        app,
+        EntrySend(app),  # live responses write body chunks below the app's middleware (http/entry_send.py)
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from communication.core.live.direct import DirectSinks, Sink, SinkSlot
 from communication.protocol.errors import ValidationFailed, ValueNotDecodable
 from communication.protocol.validation import MAX_POSITION
 
@@ -79,6 +80,8 @@ class Feed:
         self.wake = asyncio.Event()
         self._changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.direct = DirectSinks()  # caught-up subscribers written to in one pass (see core.live.direct)
+        self._fresh: list[Item] = []  # appended since the last publish: what the direct pass hands over
 
     @property
     def base(self) -> int:
@@ -91,6 +94,7 @@ class Feed:
 
     def append(self, item: Item) -> None:
         self.items.append(item)
+        self._fresh.append(item)
         self.bytes += item.size
         # Amortised trims keep appends O(1): by count at twice the capacity (down to it), by bytes at the budget
         # (down to three quarters of it). The newest item always stays.
@@ -115,6 +119,13 @@ class Feed:
         return self._changed
 
     def publish(self) -> None:
+        """Tell every subscriber what changed: new items go straight to the attached sinks, in one pass; the
+        others (and any sink detached by it) are woken through the change signal."""
+        fresh, self._fresh = self._fresh, []
+        if len(self.direct):
+            self.direct.push(fresh)
+            if self.ended is not None:
+                self.direct.detach_all()
         old, self._changed = self._changed, asyncio.Event()
         old.set()
 
@@ -126,10 +137,22 @@ class Subscription:
     without ever being iterated.
     """
 
-    def __init__(self, items: AsyncIterator[Item | End], release: Callable[[], None]) -> None:
+    def __init__(
+        self, items: AsyncIterator[Item | End], release: Callable[[], None], slot: SinkSlot | None = None
+    ) -> None:
         self._items = items
         self._release_fn: Callable[[], None] | None = release
         self._loop = asyncio.get_running_loop()
+        self._slot = slot
+
+    def deliver_to(self, sink: Sink) -> bool:
+        """Let the feed write this subscription's items straight to ``sink`` whenever it is caught up (see
+        :mod:`communication.core.live.direct`); call before the first iteration. False when this kind of
+        subscription has no direct path (its items then flow only through the iterator)."""
+        if self._slot is None:
+            return False
+        self._slot.sink = sink
+        return True
 
     def _release(self) -> None:
         fn, self._release_fn = self._release_fn, None

@@ -41,6 +41,7 @@ from communication.core.live.buffers import (
     check_position,
     event_change,
 )
+from communication.core.live.direct import SinkSlot
 from communication.core.live.reader import READ_BATCH, FeedReader, backoff
 from communication.core.live.watcher import Watcher
 from communication.core.live.workflow_feed import WorkflowFeeds
@@ -202,7 +203,8 @@ class Hub:
         except BaseException:
             release()
             raise
-        return Subscription(self._tail(workflow_id, key, offset), release)
+        slot = SinkSlot()
+        return Subscription(self._tail(workflow_id, key, offset, slot), release, slot)
 
     async def watch_events(self, workflow_id: str, after_version: int) -> Subscription:
         """Open a watch of the workflow's events newer than ``after_version``, then one :class:`End`.
@@ -271,12 +273,12 @@ class Hub:
         return release
 
     # -- subscribers ----------------------------------------------------------------------------------------
-    async def _tail(self, workflow_id: str, key: str, offset: int) -> AsyncIterator[Item | End]:
+    async def _tail(self, workflow_id: str, key: str, offset: int, slot: SinkSlot) -> AsyncIterator[Item | End]:
         feed = self._stream_feed(workflow_id, key)
         feed.subscribers += 1
         LIVE_SUBSCRIBERS.labels(kind="stream").inc()
         try:
-            async for out in self._follow(feed, offset, self._catch_up_stream(workflow_id, key)):
+            async for out in self._follow(feed, offset, self._catch_up_stream(workflow_id, key), slot):
                 yield out
         finally:
             LIVE_SUBSCRIBERS.labels(kind="stream").dec()
@@ -300,7 +302,7 @@ class Hub:
             self._release(feed)
 
     async def _follow(
-        self, feed: Feed, position: int, catch_up: Callable[[int], Awaitable[CatchUp]]
+        self, feed: Feed, position: int, catch_up: Callable[[int], Awaitable[CatchUp]], slot: SinkSlot | None = None
     ) -> AsyncIterator[Item | End]:
         caught_up = False  # served from the feed's buffer at least once: from then on the subscriber is live
         failures = 0
@@ -347,6 +349,12 @@ class Hub:
             if feed.ended is not None:
                 yield End(feed.ended.reason, max(position, feed.ended.next_offset), feed.ended.workflow_status)
                 return
+            sink = slot.sink if slot is not None else None
+            if sink is not None and sink.ready():
+                # Caught up: the feed writes new items to this subscriber's transport itself until it is
+                # detached (slow transport, refused item, feed ended); then on from where that left off.
+                position = await feed.direct.hand_over(sink, position)
+                continue
             await signal.wait()
 
     def _catch_up_stream(self, workflow_id: str, key: str) -> Callable[[int], Awaitable[CatchUp]]:
