@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.support.inprocess import app_client
 from tests.support.live_server import live_server
@@ -30,21 +29,6 @@ pytestmark = pytest.mark.backend_independent
 #: Guard for each expectation; the whole test is bounded by pytest-timeout.
 WAIT_MS = 30_000
 API_KEY = "dashboard-test-key"
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page; uncaught script errors fail the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    new_page = context.new_page()
-    new_page.on("pageerror", lambda exc: errors.append(str(exc)))
-    new_page.set_default_timeout(WAIT_MS)
-    try:
-        yield new_page
-    finally:
-        context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 def test_the_page_is_public_and_serves_only_its_own_files(database_url: str) -> None:

@@ -6,14 +6,13 @@ to show there is exactly one feed connection per workflow view and no polling be
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Page, Request, expect
 
 from tests.support.live_server import live_server
 
@@ -23,21 +22,6 @@ pytestmark = pytest.mark.backend_independent
 WAIT_MS = 30_000
 #: How long the view is watched for polling: more than the old per-second poll, twice.
 WATCH_SECONDS = 2.5
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page; uncaught script errors fail the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    new_page = context.new_page()
-    new_page.on("pageerror", lambda exc: errors.append(str(exc)))
-    new_page.set_default_timeout(WAIT_MS)
-    try:
-        yield new_page
-    finally:
-        context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 def _start_counter(http: httpx.Client) -> str:

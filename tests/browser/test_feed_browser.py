@@ -5,30 +5,17 @@ against a real ``python server.py``). Skipped without ``chromium`` on PATH."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-
-pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-from playwright.sync_api import Browser, Request, Response, sync_playwright
+from playwright.sync_api import Browser, Request, Response
 
 from tests.support.feed_workflow import GO_TOPIC
 from tests.support.server_proc import ServerProcess
 
 pytestmark = pytest.mark.timeout(180)
 
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WAIT_MS = 60_000
 
 # Nothing but what a page that never calls close() would write.
@@ -38,19 +25,6 @@ LISTEN = """(path) => {
     window.source = source;
     source.onmessage = (e) => { window.got.push({id: e.lastEventId, data: JSON.parse(e.data)}); };
 }"""
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """A headless Chromium from the system."""
-    if CHROMIUM is None:
-        pytest.skip("chromium is not on PATH (apt-get install -y chromium; .ci/run installs it)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_a_browser_eventsource_gets_every_value_then_stops_after_the_end(
