@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,42 +13,10 @@ import pytest
 
 from communication.client import Client
 from tests.support.byo_support import python_path
+from tests.support.logged_process import LoggedProcess
 from tests.support.server_proc import ROOT, ServerProcess, free_port
 
 EXAMPLES = ROOT / "examples"
-
-
-class Proc:
-    """A documented command as a subprocess, its output in a log file; stopped with SIGTERM."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._out = log.open("wb")
-        self.proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log.read_text(errors="replace"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"{text!r} never appeared:\n{self.log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.05)  # readiness polling of a subprocess, not test synchronisation
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._out.close()
 
 
 def test_workflows_module_example_served_by_configuration(database_url: str, tmp_path: Path) -> None:
@@ -67,7 +33,7 @@ def test_workflows_module_example_served_by_configuration(database_url: str, tmp
 def mounted_app(database_url: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {"DBOS_SYSTEM_DATABASE_URL": database_url, "PYTHONPATH": python_path(EXAMPLES), "PORT": str(port)}
-    app = Proc([sys.executable, "examples/mounted_app.py"], env, tmp_path / "mounted.log")
+    app = LoggedProcess([sys.executable, "examples/mounted_app.py"], env, tmp_path / "mounted.log")
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -96,7 +62,7 @@ def test_mounted_app_example_serves_its_routes_and_the_api(mounted_app: str) -> 
 
 
 def test_agent_gateway_example_streams_tokens_through_the_gateway(database_url: str, tmp_path: Path) -> None:
-    agent = Proc(
+    agent = LoggedProcess(
         [sys.executable, "examples/agent_gateway/agent_app.py"],
         {"DBOS_SYSTEM_DATABASE_URL": database_url},
         tmp_path / "agent.log",

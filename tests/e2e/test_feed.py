@@ -8,7 +8,6 @@ lost, repeated or reordered frame fails it.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
 import uuid
@@ -19,10 +18,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 from websockets.sync.client import connect
 
 from communication.client import Client
+from tests.support.databases import copied_database
 from tests.support.feed_workflow import GO_TOPIC, SECRET_KEY, expected
 from tests.support.server_proc import ServerProcess
 
@@ -35,25 +34,11 @@ SERVER_ENV = {"COMM_WORKFLOWS": "workflows,tests.support.feed_workflow", "COMM_A
 Frame = dict[str, Any]  # {"id": cursor, "data": payload}
 
 
-def postgres_admin_url() -> str | None:
-    return os.environ.get("TEST_POSTGRES_URL") or None
-
-
 @pytest.fixture(scope="module")
-def module_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def module_database(tmp_path_factory: pytest.TempPathFactory, migrated_template: str) -> Iterator[str]:
     """One database for the module's shared server (SQLite file, or a new Postgres database)."""
-    admin = postgres_admin_url()
-    if admin is None:
-        yield f"sqlite:///{tmp_path_factory.mktemp('feed') / 'system.sqlite'}"
-        return
-    name = f"comm_feed_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{admin.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with copied_database(migrated_template, tmp_path_factory.mktemp("feed"), "comm_feed") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -16,22 +16,19 @@ cannot hang the run, and stopping the server ends every workflow the fuzzer star
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 import schemathesis
 from fastapi.testclient import TestClient
-from psycopg import sql
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.result import Ok
 
 from communication.core.settings import Settings
 from server import create_app
-from tests.support.databases import postgres_admin_url
+from tests.support.databases import copied_database
 from tests.support.live_server import LiveServer, live_server
 
 # HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
@@ -94,20 +91,10 @@ schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
 
 
 @pytest.fixture(scope="module")
-def fuzz_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fuzz_database(tmp_path_factory: pytest.TempPathFactory, migrated_template: str) -> Iterator[str]:
     """One database for the whole fuzz run (every operation's examples share it)."""
-    admin = postgres_admin_url()
-    if admin is None:
-        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'system.sqlite'}"
-        return
-    name = f"comm_fuzz_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{admin.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with copied_database(migrated_template, tmp_path_factory.mktemp("fuzz"), "comm_fuzz") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,7 @@ by id, and answers a clear 4xx for values it cannot decode."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +14,7 @@ import httpx
 import pytest
 
 from communication.client import Client
+from tests.support.logged_process import LoggedProcess
 from tests.support.server_proc import ServerProcess
 
 #: The other application. It knows nothing of this project: plain DBOS, its own class, its own queue.
@@ -85,34 +82,16 @@ DBOS.destroy(workflow_completion_timeout_sec=0)
 '''
 
 
-class OtherApp:
+class OtherApp(LoggedProcess):
     """The other application as a subprocess; ready once it printed READY (after launch and queue registration)."""
 
     def __init__(self, database_url: str, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "other_app.py").write_text(OTHER_APP)
-        self.log = directory / "other_app.log"
-        env = {**os.environ, "OTHER_DB_URL": database_url, "PYTHONUNBUFFERED": "1"}
-        self._out = self.log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "other_app.py"], cwd=directory, env=env, stdout=self._out, stderr=subprocess.STDOUT
+        super().__init__(
+            [sys.executable, "other_app.py"], {"OTHER_DB_URL": database_url}, directory / "other_app.log", cwd=directory
         )
-        deadline = time.monotonic() + 60
-        while "READY" not in self.log.read_text(errors="replace"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"the other application did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.05)  # readiness polling of a subprocess, not test synchronisation
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._out.close()
+        self.wait_for("READY")
 
 
 @pytest.fixture

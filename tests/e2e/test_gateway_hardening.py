@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +21,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tests.support.logged_process import LoggedProcess
 from tests.support.server_proc import ServerProcess
 
 #: The other application: plain DBOS, DBOS's default (pickle) serializer, values whose unpickling runs code.
@@ -125,35 +123,19 @@ DBOS.destroy(workflow_completion_timeout_sec=0)
 ALLOWED = "agents:plain,agents:ghost"
 
 
-class EvilApp:
+class EvilApp(LoggedProcess):
     """The other application as a subprocess; ready once it printed READY (its workflows started)."""
 
     def __init__(self, database_url: str, directory: Path, marker: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "evil_app.py").write_text(EVIL_APP)
-        self.log = directory / "evil_app.log"
-        env = {**os.environ, "OTHER_DB_URL": database_url, "MARKER": str(marker), "PYTHONUNBUFFERED": "1"}
-        env["EVIL_APP_ITSELF"] = "1"
-        self._out = self.log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "evil_app.py"], cwd=directory, env=env, stdout=self._out, stderr=subprocess.STDOUT
+        super().__init__(
+            [sys.executable, "evil_app.py"],
+            {"OTHER_DB_URL": database_url, "MARKER": str(marker), "EVIL_APP_ITSELF": "1"},
+            directory / "evil_app.log",
+            cwd=directory,
         )
-        deadline = time.monotonic() + 60
-        while "READY" not in self.log.read_text(errors="replace"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"the other application did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.05)  # readiness polling of a subprocess, not test synchronisation
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._out.close()
+        self.wait_for("READY")
 
 
 @pytest.fixture

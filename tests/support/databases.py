@@ -18,6 +18,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -77,22 +78,30 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         _drop(admin, name)
 
 
-@pytest.fixture
-def database_url(tmp_path: Path, migrated_template: str) -> Iterator[str]:
-    """A migrated system database URL nobody else uses: SQLite under tmp_path, or a new Postgres database."""
+@contextmanager
+def copied_database(template: str, directory: Path, prefix: str = "comm_test") -> Iterator[str]:
+    """A migrated system database nobody else uses, copied from ``template`` (see :func:`migrated_template`): an
+    SQLite file in ``directory``, or a new Postgres database named ``<prefix>_<random>``, dropped afterwards."""
     admin = postgres_admin_url()
     if admin is None:
-        target = tmp_path / "system.sqlite"
-        shutil.copyfile(migrated_template, target)
+        target = directory / "system.sqlite"
+        shutil.copyfile(template, target)
         target.chmod(0o600)
         yield f"sqlite:///{target}"
         return
-    name = f"comm_test_{uuid.uuid4().hex[:12]}"
-    _create(admin, name, template=migrated_template)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _create(admin, name, template=template)
     try:
         yield with_database(admin, name)
     finally:
         _drop(admin, name)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, migrated_template: str) -> Iterator[str]:
+    """A migrated system database URL nobody else uses: SQLite under tmp_path, or a new Postgres database."""
+    with copied_database(migrated_template, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
