@@ -158,6 +158,12 @@ def read_stream(workflow_id: str, key: str, offset: int, limit: int) -> StreamSl
             .order_by(st.c.offset)
             .limit(limit + 1)  # one more, so a close marker right after the window is seen
         ).fetchall()
+    return stream_slice(rows, str(status[0]), workflow_id, key, offset, limit)
+
+
+def stream_slice(rows: Any, status: str, workflow_id: str, key: str, offset: int, limit: int) -> StreamSlice:
+    """The slice of one stream from ``offset`` given its rows ``(offset, value, serialization)`` in ascending
+    offset order (up to ``limit + 1`` of them, so a close marker right after the window is seen)."""
     values: list[Any] = []
     closed = False
     undecodable: ValueNotDecodable | None = None
@@ -174,7 +180,7 @@ def read_stream(workflow_id: str, key: str, offset: int, limit: int) -> StreamSl
         except ValueNotDecodable as exc:
             undecodable = exc  # the values before it are delivered; the reader reports this one at its offset
             break
-    return StreamSlice(str(status[0]), offset, values, closed, undecodable)
+    return StreamSlice(status, offset, values, closed, undecodable)
 
 
 @dataclass(frozen=True)

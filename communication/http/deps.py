@@ -11,16 +11,25 @@ from communication.core.settings import Settings
 from communication.protocol.validation import KEY_PATTERN, WORKFLOW_ID_PATTERN
 
 
-def get_core(request: Request) -> Core:
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency on its thread pool, a hop
+# (and a GIL hand-over) per dependency per request for what is one attribute read.
+
+
+async def get_core(request: Request) -> Core:
     """The communication core built in the app's lifespan."""
     core: Core = request.app.state.core
     return core
 
 
-def get_settings(request: Request) -> Settings:
-    """The app's settings."""
+def app_settings(request: Request) -> Settings:
+    """The app's settings (plain function)."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_settings(request: Request) -> Settings:
+    """The app's settings (dependency)."""
+    return app_settings(request)
 
 
 CoreDep = Annotated[Core, Depends(get_core)]
@@ -34,7 +43,7 @@ EventKey = Annotated[str, Path(pattern=KEY_PATTERN, description="Event key.", ex
 StreamKey = Annotated[str, Path(pattern=KEY_PATTERN, description="Stream key.", examples=["progress_stream"])]
 
 
-def clamped_timeout(
+async def clamped_timeout(
     request: Request,
     timeout: Annotated[
         float | None,
@@ -46,7 +55,7 @@ def clamped_timeout(
     ] = None,
 ) -> float:
     """The caller's wait, bounded by settings."""
-    return get_settings(request).clamp_wait(timeout)
+    return app_settings(request).clamp_wait(timeout)
 
 
 Timeout = Annotated[float, Depends(clamped_timeout)]

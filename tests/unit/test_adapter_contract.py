@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 from fastapi import FastAPI
 
-from communication.adapter import contract, lifecycle, notifications, requests, store
+from communication.adapter import contract, lifecycle, notifications, requests, store, stream_batch
 from communication.app.factory import create_app
 from communication.core.ops.runtime import dbos_config
 from communication.core.services import Core
@@ -83,6 +83,28 @@ async def test_store_round_trip_over_dbos_internals(launched: None) -> None:
     )
     assert await handle.get_result() == "ok"
     _require(store.is_terminal("SUCCESS") and not store.is_terminal("PENDING"), "workflow_is_active")
+
+
+async def test_a_batched_stream_read_answers_as_one_read_per_stream(launched: None) -> None:
+    handle = await DBOS.start_workflow_async(_probe)
+    wid = handle.workflow_id
+    async for _ in DBOS.read_stream_async(wid, "s"):
+        pass
+    wanted = [
+        stream_batch.StreamRead(wid, "s", 0, 10),  # everything, then the close marker
+        stream_batch.StreamRead(wid, "s", 0, 1),  # a window that stops before the marker
+        stream_batch.StreamRead(wid, "s", 1, 1),  # the marker right after the window
+        stream_batch.StreamRead(wid, "s", 2, 5),  # at the marker
+        stream_batch.StreamRead(wid, "missing", 0, 5),  # no such stream
+        stream_batch.StreamRead("no-such-workflow", "s", 0, 5),  # no such workflow
+    ]
+    batched = stream_batch.read_streams(wanted)
+    single = [store.read_stream(r.workflow_id, r.key, r.offset, r.limit) for r in wanted]
+    _require(batched == single, "streams table read in one compound statement", f"{batched} != {single}")
+    assert batched[0] is not None and batched[0].values == ["a", "b"] and batched[0].closed
+    assert batched[5] is None
+    await DBOS.send_async(wid, "now", "go")
+    assert await handle.get_result() == "ok"
 
 
 @DBOS.workflow(name="adapter_contract_request_probe")
@@ -199,6 +221,20 @@ async def test_change_poller_reports_stream_writes_event_sets_and_finished_workf
     assert "contract-poll" in changes.finished, "poll_changes missed a finished workflow (workflow_status.completed_at)"
     again = await asyncio.to_thread(notifications.poll_changes, cursors)
     assert not again.streams and not again.events and not again.finished, "poll_changes reported a change twice"
+
+
+async def test_the_commit_probe_sees_every_commit_of_other_connections(app: FastAPI, database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PRAGMA data_version is SQLite only")
+    probe = notifications.CommitProbe()
+    try:
+        assert probe.changed(), "the first look always answers changed"
+        assert not probe.changed(), "nothing was committed since the last look"
+        await _run_gated(app, "contract-probe", 1)  # DBOS commits on its own connections
+        assert probe.changed(), "PRAGMA data_version missed a commit of another connection"
+        assert not probe.changed()
+    finally:
+        probe.close()
 
 
 async def test_heads_of_streams_and_events_match_what_was_written(app: FastAPI) -> None:

@@ -73,6 +73,31 @@ async def test_database_reads_do_not_grow_with_subscribers(app: FastAPI) -> None
     assert hub.stats()["stream_feeds"] >= 1
 
 
+async def test_stream_feeds_woken_together_read_together_and_every_subscriber_is_exact(app: FastAPI) -> None:
+    core: Core = app.state.core
+    hub: Hub = app.state.hub
+    wids = [f"hub-batch-{i}" for i in range(12)]
+    for wid in wids:
+        await _gated(core, wid, 30)
+    tails = [await hub.tail_stream(wid, "numbers", 0) for wid in wids]
+    firsts = [t.__anext__() for t in tails]
+    await asyncio.gather(*(core.messages.send(wid, 1, "go") for wid in wids))
+    for first, tail in zip(firsts, tails, strict=True):
+        got = [await first] + [x async for x in tail]
+        assert [x.position for x in got if isinstance(x, Item)] == list(range(30))
+        assert isinstance(got[-1], End) and got[-1].reason == "closed"
+    batches = hub.reader.batches
+    assert 0 < batches.batches <= batches.reads
+    # Reads asked for in one turn of the event loop are one storage round trip, answered each as a single read.
+    before = batches.batches
+    slices = await asyncio.gather(
+        *(batches.read(wid, "numbers", 5, 3) for wid in wids), batches.read("nope", "x", 0, 1)
+    )
+    assert batches.batches == before + 1
+    assert all(s is not None and s.values == [{"i": 5}, {"i": 6}, {"i": 7}] for s in slices[:-1]), slices
+    assert slices[-1] is None
+
+
 async def test_the_hub_listen_reconnects_after_a_postgres_restart_and_live_delivery_resumes() -> None:
     from tests.support import pg_cluster
 

@@ -159,6 +159,7 @@ class Hub:
         """Stop every feed (subscribers end with ``shutdown``) and the watcher."""
         self._closed = True
         await self.watcher.close()
+        await self.reader.batches.close()
         await self.workflows.close()
         feeds: list[Feed] = [*self._streams.values(), *self._events.values()]
         for feed in feeds:

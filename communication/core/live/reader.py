@@ -15,6 +15,7 @@ from typing import Any
 
 from communication.adapter import notifications, store
 from communication.core.live.buffers import End, Feed, Item, event_change, json_size
+from communication.core.live.read_batches import StreamReadBatcher
 from communication.core.ops.ratelog import RateLimitedLog
 from communication.protocol.errors import ValueNotDecodable
 
@@ -43,6 +44,7 @@ class FeedReader:
         self._errors = errors
         self._ready = ready
         self.db_reads = 0
+        self.batches = StreamReadBatcher()  # stream feeds woken together read together
 
     def give_up(self, exc: Exception, failures: int, where: tuple[Any, ...]) -> bool:
         """Log (rate-limited) a failed read; whether to stop retrying it (never while the database is away)."""
@@ -123,7 +125,7 @@ class FeedReader:
         if not feed.located:
             feed.start_at(await asyncio.to_thread(notifications.stream_head, wid, key))
         batch = self._batch()
-        page = await asyncio.to_thread(store.read_stream, wid, key, feed.next_position, batch)
+        page = await self.batches.read(wid, key, feed.next_position, batch)
         if page is None:
             feed.ended = End("workflow_finished", feed.next_position, None)
             return False

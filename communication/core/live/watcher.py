@@ -3,10 +3,11 @@
 * Postgres: the hub's own ``LISTEN`` on DBOS's stream and event channels
   (:class:`communication.adapter.notifications.PostgresListener`); each payload wakes the one feed it names.
   After a reconnection every feed re-reads, since what was written during the outage was not announced.
-* SQLite: every ``poll_interval`` one query (:func:`communication.adapter.notifications.poll_changes`), on one
-  dedicated thread, finds the streams and workflows written and the workflows finished since the last poll; only
-  their feeds wake. It runs only while feeds exist; feeds wait for its cursors before their first read, so no
-  write falls in between.
+* SQLite: every ``poll_interval``, on one dedicated thread, a ``PRAGMA data_version``
+  (:class:`communication.adapter.notifications.CommitProbe`) says whether anything was committed; only then one
+  query (:func:`communication.adapter.notifications.poll_changes`) finds the streams and workflows written and the
+  workflows finished since the last poll, and only their feeds wake. It runs only while feeds exist; feeds wait
+  for its cursors before their first read, so no write falls in between.
 * Both: every ``recheck_interval`` one transaction reads the head and status of every followed feed
   (:func:`communication.adapter.notifications.read_heads`) and wakes those that moved or whose workflow finished
   (Postgres has no notification for a finished workflow; a NOTIFY can be lost). A failing query is logged
@@ -152,19 +153,30 @@ class Watcher:
     # The poll runs on one dedicated thread, not through asyncio.to_thread: an idle poll (no change) then costs the
     # event loop nothing at all, and a change reaches it with one call_soon_threadsafe instead of two pool hops.
     def _poll_thread(self, interval: float) -> None:
+        probe = notifications.CommitProbe()
+        try:
+            self._poll(interval, probe)
+        finally:
+            probe.close()
+
+    def _poll(self, interval: float, probe: notifications.CommitProbe) -> None:
         errors = RateLimitedLog(log, interval=60.0)  # this thread's own: the hub's is the loop's
         cursors: notifications.Cursors | None = None
         generation = -1
+        unread = False  # a commit was seen and its changes not yet read (the query failed): read them first
         while not self._stop.is_set():
             if not self._polling.wait(timeout=0.5):
                 continue
             try:
                 if cursors is None or generation != self._generation:
                     generation = self._generation
+                    probe.changed()  # read before the cursors: a commit after them changes it again
                     cursors = notifications.initial_cursors()
                     self._loop.call_soon_threadsafe(self._poll_ready, generation)
-                else:
+                elif unread or probe.changed():  # read before the query: a commit after it changes it again
+                    unread = True
                     changes = notifications.poll_changes(cursors)
+                    unread = False
                     self.polls += 1
                     if changes.streams or changes.events or changes.finished:
                         self._loop.call_soon_threadsafe(self._deliver, changes)

@@ -62,7 +62,7 @@ _STYLE = (
 )
 
 
-def get_links(core: CoreDep) -> CallbackLinks:
+async def get_links(core: CoreDep) -> CallbackLinks:
     """The core's link minter (built in ``Core.build``)."""
     return core.links
 
@@ -70,7 +70,7 @@ def get_links(core: CoreDep) -> CallbackLinks:
 LinksDep = Annotated[CallbackLinks, Depends(get_links)]
 
 
-def get_callbacks(core: CoreDep) -> CallbackService:
+async def get_callbacks(core: CoreDep) -> CallbackService:
     """The core's approval-link service (links redeemed as messages)."""
     return core.approvals
 

@@ -54,7 +54,7 @@ _BODY: dict[str, Any] = {
 }
 
 
-def get_webhooks(core: CoreDep) -> WebhookService:
+async def get_webhooks(core: CoreDep) -> WebhookService:
     """The core's webhook service (verified deliveries become exactly-once messages)."""
     return core.webhooks
 
