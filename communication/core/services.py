@@ -68,7 +68,7 @@ class Core:
             hub=hub,
             messages=messages,
             streams=streams,
-            sessions=SessionService(settings, workflows, messages, streams),
+            sessions=SessionService(settings, workflows, messages, streams, hub.stream_written),
             schedules=ScheduleService(settings, registry),
             links=links,
             approvals=CallbackService(links, messages),

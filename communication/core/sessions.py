@@ -2,8 +2,9 @@
 
 A post is ONE durable write: the event is appended straight to the session workflow's stream, idempotent by the
 producer's event id, in one transaction (``communication.adapter.session_store``); subscribers' feeds are woken
-by DBOS's own post-commit stream signal. The session's workflow is started on the first post (idempotently) and
-only keeps its lifetime (idle timeout); it relays nothing. A post is acknowledged only once committed.
+by DBOS's own post-commit stream signal, and in this process at once (``written``). The session's workflow is
+started on the first post (idempotently) and only keeps its lifetime (idle timeout); it relays nothing. A post is
+acknowledged only once committed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from communication.adapter import session_store
@@ -42,8 +44,18 @@ class SessionService:
     """Sessions over the ``session`` workflow type."""
 
     def __init__(
-        self, settings: Settings, workflows: WorkflowControl, messages: MessageService, streams: StreamService
+        self,
+        settings: Settings,
+        workflows: WorkflowControl,
+        messages: MessageService,
+        streams: StreamService,
+        written: Callable[[str, str], None] | None = None,
     ) -> None:
+        """Args:
+        written: told ``(workflow id, stream key)`` right after a post committed (the hub wakes that stream's
+            feed at once instead of waiting for the write's notification or the next change poll).
+        """
+        self._written = written
         self._settings = settings
         self._workflows = workflows
         self._messages = messages
@@ -102,6 +114,8 @@ class SessionService:
             if out.result != "not_found":
                 break
             await self.open(session_id)
+        if out.result == "delivered" and self._written is not None:
+            self._written(wid, SESSION_STREAM)
         if out.result == "other_type":
             raise NotASession(
                 f"{wid!r} is a workflow of another type, not a session", session_id=session_id, workflow_id=wid

@@ -10,7 +10,6 @@ from communication.core.services import Core
 from communication.core.settings import Settings
 from communication.protocol.validation import KEY_PATTERN, WORKFLOW_ID_PATTERN
 
-
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency on its thread pool, a hop
 # (and a GIL hand-over) per dependency per request for what is one attribute read.
 

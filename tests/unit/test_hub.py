@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from communication.core.library_workflows.session_workflow import SESSION_STREAM, session_workflow_id
 from communication.core.live.hub import End, Hub, Item
 from communication.core.services import Core
+from communication.core.sessions import SessionService
 from server import create_app
 from tests.support.inprocess import make_settings
 
@@ -96,6 +98,26 @@ async def test_stream_feeds_woken_together_read_together_and_every_subscriber_is
     assert batches.batches == before + 1
     assert all(s is not None and s.values == [{"i": 5}, {"i": 6}, {"i": 7}] for s in slices[:-1]), slices
     assert slices[-1] is None
+
+
+async def test_a_session_post_wakes_its_feed_in_this_process_without_waiting_for_a_notification(app: FastAPI) -> None:
+    core: Core = app.state.core
+    # A hub that hears of no write by itself (no LISTEN, no change poll, a re-check once an hour): only the
+    # session service's own "just written" hint can wake its feed.
+    quiet = Hub(poll_interval=None, recheck_interval=3600)
+    try:
+        sessions = SessionService(core.settings, core.workflows, core.messages, core.streams, quiet.stream_written)
+        await sessions.post("quiet-1", "progress", {"i": 0}, "e0")
+        wid = session_workflow_id("quiet-1")
+        tail = await quiet.tail_stream(wid, SESSION_STREAM, 0)
+        first = await asyncio.wait_for(tail.__anext__(), 30)  # the feed has read: it now waits for a wake
+        assert isinstance(first, Item) and first.position == 0
+        await sessions.post("quiet-1", "progress", {"i": 1}, "e1")
+        item = await asyncio.wait_for(tail.__anext__(), 30)
+        assert isinstance(item, Item) and item.position == 1 and item.value["data"] == {"i": 1}
+        await tail.aclose()
+    finally:
+        await quiet.close()
 
 
 async def test_the_hub_listen_reconnects_after_a_postgres_restart_and_live_delivery_resumes() -> None:

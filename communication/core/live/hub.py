@@ -155,6 +155,15 @@ class Hub:
             self.watcher.idle()
 
     # -- public API -----------------------------------------------------------------------------------------
+    def stream_written(self, workflow_id: str, key: str) -> None:
+        """This process has just committed a write to the stream: wake its feed now, not when the write's
+        notification (Postgres) or the next change poll (SQLite) comes round. A hint: the feed reads what
+        storage holds, so an early or repeated wake costs one read and never delivers anything twice."""
+        feed = self._streams.get((workflow_id, key))
+        if feed is not None:
+            feed.wake.set()
+        self.workflows.wake(workflow_id)
+
     async def close(self) -> None:
         """Stop every feed (subscribers end with ``shutdown``) and the watcher."""
         self._closed = True
