@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 
 class SseSink:
-    """One SSE stream tail's transport, as the feed writes to it directly."""
+    """One SSE tail's transport, as the feed writes to it directly."""
 
     __slots__ = ("_frame_of", "_response", "_send", "_write", "deadline", "first")
 
@@ -75,10 +75,14 @@ class SseSink:
             return with_retry(frame)
         return frame
 
+    def accepts(self) -> bool:
+        """Whether a direct write may start now: the response has started, no write is under way, and the read
+        token (if any) has not expired."""
+        return self._send is not None and self._write.idle and (self.deadline is None or time.time() < self.deadline)
+
     def deliver(self, item: Item, now: float) -> Outcome:
         """Write the item's frame if the transport takes it at once (see the module docstring)."""
-        send, response = self._send, self._response
-        if send is None or response is None or (self.deadline is not None and time.time() >= self.deadline):
+        if not self.accepts():
             return Outcome.REFUSED
         if self._frame_of is not None:
             frame = self._frame_of(item)
@@ -87,6 +91,14 @@ class SseSink:
             frame = with_retry(sse_item(item, "value"))
         else:
             frame = item.frames.get("sse:value") or sse_item(item, "value")
+        return self.write(frame, now)
+
+    def write(self, frame: bytes, now: float) -> Outcome:
+        """Write one frame if the transport takes it at once (after :meth:`accepts`; also the workflow feed's
+        SSE writer, :mod:`communication.http.direct_feed`)."""
+        send, response = self._send, self._response
+        if send is None or response is None:
+            return Outcome.REFUSED
         if self._write.start(send({"type": "http.response.body", "body": frame, "more_body": True})):
             response.last_write = now
             return Outcome.WRITTEN

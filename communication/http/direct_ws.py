@@ -32,7 +32,7 @@ from communication.http.frames import record_delivery, ws_value
 
 
 class WsSink:
-    """One WebSocket stream subscription's transport, as the feed writes to it directly."""
+    """One WebSocket subscription's transport, as the feed writes to it directly."""
 
     __slots__ = ("_closed", "_holds_lock", "_lock", "_send", "_write", "deadline", "sub")
 
@@ -65,11 +65,23 @@ class WsSink:
         """Whether the feed may write to this subscriber now."""
         return not self._closed and self._write.idle
 
+    def accepts(self) -> bool:
+        """Whether a direct write may start now: the subscription is open, no write is under way, and the read
+        token (if any) has not expired."""
+        return not self._closed and self._write.idle and not self.expired()
+
     def deliver(self, item: Item, now: float) -> Outcome:
         """Write the item's frame if the lock is free and the transport takes it at once (module docstring)."""
-        if self._closed or not self._write.idle or self.expired() or not try_acquire(self._lock):
+        if not self.accepts():
             return Outcome.REFUSED
-        written = self._write.start(self._send({"type": "websocket.send", "text": ws_value(item, self.sub)}))
+        return self.write(ws_value(item, self.sub), now)
+
+    def write(self, text: str, now: float) -> Outcome:
+        """Write one frame if the lock is free and the transport takes it at once (after :meth:`accepts`; also the
+        workflow feed's WebSocket writer, :mod:`communication.http.direct_feed`)."""
+        if not try_acquire(self._lock):
+            return Outcome.REFUSED
+        written = self._write.start(self._send({"type": "websocket.send", "text": text}))
         if written or not self._write.pending:
             self._lock.release()  # written, or failed at once (flush reports it)
         else:

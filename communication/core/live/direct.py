@@ -26,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # buffers builds a DirectSinks per feed
-    from communication.core.live.buffers import Item
+    pass
 
 
 class Outcome(enum.IntEnum):
@@ -47,13 +48,13 @@ class Sink(Protocol):
     def ready(self) -> bool:
         """Whether items may be handed over now (the response has started, no write is pending)."""
 
-    def deliver(self, item: Item, now: float) -> Outcome:
+    def deliver(self, item: Any, now: float) -> Outcome:
         """Write ``item``'s frame without waiting (``now``: ``time.monotonic()`` of this pass). Never raises."""
 
     async def flush(self) -> None:
         """Finish a write :meth:`deliver` started and could not complete at once; raise what it failed with."""
 
-    def passed(self, item: Item, written: int) -> None:
+    def passed(self, item: Any, written: int) -> None:
         """Once per item and pass, on one sink of each kind that wrote it: ``written`` sinks of this kind did (so
         per-frame bookkeeping such as metrics is paid once per pass, not once per subscriber)."""
 
@@ -76,11 +77,16 @@ class _Attachment:
         self.detached = detached
 
 
+_POSITION = attrgetter("position")
+
+
 class DirectSinks:
     """The caught-up subscribers of one feed that take new items directly (insertion-ordered, O(1) removal)."""
 
-    def __init__(self) -> None:
+    def __init__(self, order: Callable[[Any], int] = _POSITION) -> None:
+        """``order``: an item's place in the feed (default its ``position``; a workflow feed's entries: ``seq``)."""
         self._attached: dict[_Attachment, None] = {}
+        self._order = order
 
     def __len__(self) -> int:
         return len(self._attached)
@@ -100,15 +106,16 @@ class DirectSinks:
         await sink.flush()
         return attachment.position
 
-    def push(self, items: Iterable[Item]) -> None:
+    def push(self, items: Iterable[Any]) -> None:
         """Hand ``items`` (ascending positions, just read) to every attached sink, in one pass per item."""
         if not self._attached:
             return
         now = time.monotonic()
         written = Outcome.WRITTEN
         refused = Outcome.REFUSED
+        order = self._order
         for item in items:
-            position = item.position
+            position = order(item)
             gone: list[_Attachment] | None = None
             kinds: dict[type, list[Any]] = {}
             for attachment in list(self._attached):

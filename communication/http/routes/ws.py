@@ -35,12 +35,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import Message
 
 from communication.core.live.feed_cursor import MAX_CURSOR_CHARS, decode_cursor
+from communication.core.live.feed_entries import FeedFilter
 from communication.core.live.hub import End, Hub, Item
-from communication.core.live.workflow_feed import FeedFilter, FeedFinished
+from communication.core.live.workflow_feed import FeedFinished
 from communication.core.security.credentials import READ_TOKEN_PARAM, AccessControl
 from communication.core.services import Core
 from communication.http.access import without_secret_events
 from communication.http.body_limit import parse_json_off_loop
+from communication.http.direct_feed import WsFeedWriter
 from communication.http.direct_ws import WsSink
 from communication.http.feed_frames import ws_feed_frame
 from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value
@@ -220,9 +222,17 @@ class _Connection:
         except FeedFinished:
             await self.send({"type": "end", "sub": sub, "reason": "cursor_has_end"})
             return
-        async with contextlib.aclosing(items):
-            async for entry, pos in items:
-                await self.send(ws_feed_frame(entry, pos, sub))
+        # Caught up, the feed writes this subscription's frames to the socket directly (http/direct_feed.py).
+        sink = WsSink(self.ws.send, self._lock, sub, self.expires_at)
+        items.deliver_to(WsFeedWriter(sink))
+        try:
+            async with contextlib.aclosing(items):
+                async for entry, pos in items:
+                    if sink.expired():
+                        return  # nothing after the read token's expiry: the socket ends with token_expired
+                    await self.send(ws_feed_frame(entry, pos, sub))
+        finally:
+            sink.close()  # a direct write still pending must not keep the send lock
 
     async def handle(self, frame: Any) -> None:
         if isinstance(frame, SubscribeStream | SubscribeEvents | SubscribeStatus | SubscribeFeed):
