@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.support.feed_workflow import GO_TOPIC, expected
 from tests.support.raw_sse import RawTail
@@ -145,7 +146,7 @@ async def test_a_stopped_feed_reader_catches_up_without_loss_and_a_reconnect_con
     server: ServerProcess,
 ) -> None:
     assert server.port is not None
-    rounds, pad = 100, 40_000  # 200 log values of 40 kB: 8 MB, beyond every buffer in between
+    rounds, pad = 100, 90_000  # 100 log values of 90 kB after "go": 9 MB, beyond every buffer in between
     wid = _start(server, rounds, pad)
     before = await asyncio.to_thread(_taken, server)
     path = f"/v1/workflows/{wid}/feed"
@@ -176,3 +177,31 @@ async def test_a_stopped_feed_reader_catches_up_without_loss_and_a_reconnect_con
     async with asyncio.timeout(120):
         await again.read_all()
     assert _pad_free(_shape(_sse_data(again))) == _pad_free(whole[100:])
+
+
+def _live_feeds(server: ServerProcess) -> float:
+    text = httpx.get(f"{server.url}/metrics", headers=AUTH, timeout=30).text
+    found = re.search(r'^comm_live_subscribers\{kind="feed"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_an_expired_read_token_ends_a_socket_whose_feed_subscription_is_on_the_direct_path(
+    server: ServerProcess,
+) -> None:
+    wid = _start(server, 2)
+    with httpx.Client(base_url=server.url, timeout=60, headers=AUTH) as http:
+        token = http.post(f"/v1/workflows/{wid}/read-token", json={"ttl_seconds": 2}).json()["token"]
+    url = server.url.replace("http", "ws") + f"/v1/workflows/{wid}/ws?access_token={token}"
+    frames: list[dict[str, Any]] = []
+    async with connect(url, compression=None) as ws:
+        assert json.loads(await ws.recv())["type"] == "hello"
+        await ws.send(json.dumps({"op": "subscribe_feed", "sub": "f"}))
+        # The first half, then nothing until the token expires: the subscription waits attached to the feed.
+        async with asyncio.timeout(60):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    frames.append(json.loads(await ws.recv()))
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert frames[-1]["type"] == "error" and frames[-1]["error"]["code"] == "token_expired"
+    assert _shape([f["data"] for f in frames[:-1]]) == _whole(2, secret=False)[: 1 + 3 * 2]
+    assert await asyncio.to_thread(_live_feeds, server) == 0  # the attached subscription was released
