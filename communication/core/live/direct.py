@@ -5,6 +5,9 @@ of generators (hub → frames → response) before the one socket write that mat
 not the database, is the node's limit. A subscriber that is *caught up* (it has everything the feed's buffer
 holds) and whose transport can take a frame at once needs none of it: the feed, right after its one storage read,
 hands each new item to every such subscriber's :class:`Sink`, which writes the pre-encoded frame synchronously.
+Sinks: SSE stream and seed-session tails (``communication.http.direct_sse``), WebSocket ``subscribe_stream``
+subscriptions (``communication.http.direct_ws``), and the per-workflow feed's subscribers over either transport
+(:mod:`communication.core.live.feed_direct`, which applies each one's cursor and filter in the same pass).
 
 The subscriber's own task sleeps meanwhile on one future (:meth:`DirectSinks.hand_over`) and wakes only when it is
 *detached*:
@@ -13,12 +16,14 @@ The subscriber's own task sleeps meanwhile on one future (:meth:`DirectSinks.han
   write already started is finished by the subscriber's own task (:meth:`Sink.flush`), which then continues on
   the per-subscriber path — from the feed's bounded buffer, or as that path decides — from the next position, so
   nothing is lost or repeated;
-* the sink refuses an item (e.g. its read token expired): the item is not taken, the per-subscriber path decides;
+* the sink refuses an item (e.g. its read token expired, or a WebSocket's send lock is busy with another
+  subscription's frame): the item is not taken, the per-subscriber path decides;
 * the feed ended (closed, finished, error, shutdown): the subscriber reads the terminal item as before;
 * the subscriber's task is cancelled (disconnect, send timeout, server shutdown): it is simply removed.
 
 Positions stay the hub's: an attachment records the next position the subscriber needs, and only items at or
-after it are handed over, in the feed's order, each exactly once.
+after it are handed over, in the feed's order, each exactly once (a stream feed orders items by ``position``, a
+workflow feed its entries by ``seq``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""What a workflow feed delivers: entries (status, event, stream, end), each with the position after it, and the
-one function that turns a storage read into entries. Shared by the feed (one read for all subscribers) and a
-subscriber catching up on its own; see :mod:`communication.core.live.workflow_feed`.
+"""What a workflow feed delivers: entries (status, event, stream, end), each with the position after it, the
+one function that turns a storage read into entries, the ``end`` entry's outcome, and a subscriber's filter
+(:class:`FeedFilter`). Shared by the feed (one read for all subscribers) and a subscriber catching up on its own;
+see :mod:`communication.core.live.workflow_feed`.
 """
 
 from __future__ import annotations

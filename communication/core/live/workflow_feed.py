@@ -15,6 +15,9 @@ How it rides the hub (:mod:`communication.core.live.hub`):
   (the same read), so it never holds the feed or the others back; once its position covers the buffer's start it
   follows the buffer, skipping what it already has, and filters per subscriber (keys, status, secret events).
   One that falls behind a trimmed buffer goes back to reading on its own; it holds one entry at a time.
+* A subscriber that is caught up, and whose transport offers a writer, is written to by the feed itself in its
+  one pass (:mod:`communication.core.live.feed_direct`: the same skipping and filtering, in the pass) until it is
+  detached; its loop then goes on from the cursor the pass left.
 * A read that fails is retried with backoff (the hub's policy); when the feed gives up, its subscribers end
   without an ``end`` frame, so clients reconnect and resume from their cursor.
 """
