@@ -33,10 +33,7 @@ import enum
 import time
 from collections.abc import Callable, Iterable
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:  # buffers builds a DirectSinks per feed
-    pass
+from typing import Any, Protocol
 
 
 class Outcome(enum.IntEnum):

@@ -19,6 +19,11 @@ an ``error`` frame and the socket stays open. Close codes: 4403 foreign ``Origin
 ``COMM_CORS_ORIGINS``), 4404 unknown workflow, 4401 not authorised (API key, or ``access_token`` read token for
 subscriptions only; read tokens never see secret events; a socket opened with a read token gets an ``error``
 frame ``token_expired`` and 4401 when the token expires), 1011 internal error, 1001 server shutting down.
+
+Every frame is written under the connection's send lock, so frames of several subscriptions never interleave. A
+``subscribe_stream`` or ``subscribe_feed`` subscription that is caught up has its frames written by the hub's feed
+itself, in its one pass over all caught-up subscribers (:mod:`communication.http.direct_ws`,
+:mod:`communication.http.direct_feed`), under the same lock; the rest goes through the subscription's own task.
 """
 
 from __future__ import annotations
