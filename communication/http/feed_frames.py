@@ -10,11 +10,15 @@ subscriber whose own position is ahead of the feed in some stream gets a frame o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from communication.core.live.feed_cursor import Position
 from communication.core.live.feed_entries import Entry
 from communication.core.live.workflow_feed import FeedSubscription
 from communication.http.frames import CONNECTED, encode_json, sse_frame, with_retry
+
+if TYPE_CHECKING:  # direct_feed builds on this module's frames
+    from communication.http.direct_feed import SseFeedWriter
 
 
 def data_json(entry: Entry) -> str:
@@ -35,13 +39,18 @@ def sse_feed_frame(entry: Entry, pos: Position) -> bytes:
     return cached
 
 
-async def sse_feed(sub: FeedSubscription) -> AsyncIterator[bytes]:
+async def sse_feed(sub: FeedSubscription, writer: SseFeedWriter | None = None) -> AsyncIterator[bytes]:
     """The feed's SSE body: a ``connected`` comment, then one frame per entry; the body ends after ``end``
-    (or, without ``end``, when the server stops following: the client reconnects and resumes)."""
+    (or, without ``end``, when the server stops following: the client reconnects and resumes). ``writer``: the
+    subscription's direct-delivery writer, whose first-frame state this path shares (what the feed does not write
+    directly comes through here)."""
     yield CONNECTED
     first = True
     try:
         async for entry, pos in sub:
+            if writer is not None:
+                yield writer.frame(entry, pos)
+                continue
             frame = sse_feed_frame(entry, pos)
             yield with_retry(frame) if first else frame
             first = False

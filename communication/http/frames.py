@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from communication.core.live.hub import End, Item
-from communication.core.ops.metrics import DELIVERY_LATENCY, STREAM_VALUES_DELIVERED
+from communication.core.ops.metrics import DELIVERY_LATENCY, DIRECT_DELIVERIES, STREAM_VALUES_DELIVERED
 
 _encoder = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False)
 RECONNECT_MS = 1000
@@ -33,12 +33,16 @@ CONNECTED = b": connected\r\n\r\n"
 # with 1,000 subscribers (py-spy).
 _DELIVERED = {t: STREAM_VALUES_DELIVERED.labels(transport=t) for t in ("sse", "websocket")}
 _LATENCY = {t: DELIVERY_LATENCY.labels(transport=t) for t in ("sse", "websocket")}
+_DIRECT = {t: DIRECT_DELIVERIES.labels(transport=t) for t in ("sse", "websocket")}
 
 
-def record_delivery(item: Item, transport: str, count: int = 1) -> None:
-    """Count ``count`` sends of one value to live clients (``sse`` / ``websocket``) and observe its hub-read →
-    send latency (once: a direct pass sends it to ``count`` clients at the same moment)."""
+def record_delivery(item: Item, transport: str, count: int = 1, *, direct: bool = False) -> None:
+    """Count ``count`` sends of one value to live clients (``sse`` / ``websocket``; ``direct``: written by the
+    feed itself) and observe its hub-read → send latency (once: a direct pass sends it to ``count`` clients at the
+    same moment)."""
     _DELIVERED[transport].inc(count)
+    if direct:
+        _DIRECT[transport].inc(count)
     _LATENCY[transport].observe(time.monotonic() - item.read_at)
 
 

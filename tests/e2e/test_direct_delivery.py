@@ -3,22 +3,21 @@ value once, in order, with ``id:`` = the durable offset — including a client t
 transport fills, the feed detaches it onto its own path) and then catches up, while the others are unaffected;
 a reconnect with ``Last-Event-ID`` continues exactly after it; the per-workflow cap still holds.
 
-Raw sockets on purpose: the reader decodes HTTP chunked framing and SSE blocks itself and can stop reading with a
-small receive buffer, which no SSE client library lets a test do.
+Raw sockets on purpose (``tests/support/raw_sse.py``): the reader can stop reading with a small receive buffer, which
+no SSE client library lets a test do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.raw_sse import RawTail
 from tests.support.server_proc import ServerProcess
 
 WRITES = 200
@@ -36,64 +35,6 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     }
     with ServerProcess(database_url, log_dir=tmp_path, env=env) as proc:
         yield proc
-
-
-class RawTail:
-    """One SSE tail over a plain socket: ``frames`` is every ``(id, event, data)`` block received, in order."""
-
-    def __init__(self, port: int, path: str, *, last_event_id: str | None = None, rcvbuf: int | None = None):
-        self.port, self.path, self.last_event_id, self.rcvbuf = port, path, last_event_id, rcvbuf
-        self.frames: list[tuple[str | None, str | None, str]] = []
-        self.status = b""
-        self.reading = asyncio.Event()
-        self.reading.set()
-
-    async def open(self) -> None:
-        sock = socket.socket()
-        if self.rcvbuf is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
-        self.reader, self.writer = await asyncio.open_connection(sock=sock, limit=2**20)
-        extra = f"Last-Event-ID: {self.last_event_id}\r\n" if self.last_event_id is not None else ""
-        self.writer.write(f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        self.status = head.split(b"\r\n", 1)[0]
-
-    async def read_all(self) -> None:
-        """Read until the response ends (the terminal ``end`` frame, then the last chunk)."""
-        buf = b""
-        try:
-            while True:
-                await self.reading.wait()
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                if size == 0:
-                    return
-                buf += (await self.reader.readexactly(size + 2))[:-2]
-                *blocks, buf = buf.split(b"\r\n\r\n")
-                for block in blocks:
-                    self._frame(block)
-        finally:
-            self.writer.close()
-
-    def _frame(self, block: bytes) -> None:
-        fields: dict[str, str] = {}
-        for line in block.decode().split("\r\n"):
-            if line.startswith(":"):
-                continue  # comments: ": connected", heartbeats
-            name, _, value = line.partition(": ")
-            fields[name] = value
-        if "data" in fields:
-            self.frames.append((fields.get("id"), fields.get("event"), fields["data"]))
-
-    def values(self) -> list[tuple[int, dict[str, Any]]]:
-        return [(int(i), json.loads(d)) for i, e, d in self.frames if e == "value" and i is not None]
-
-    def end(self) -> dict[str, Any]:
-        last = self.frames[-1]
-        assert last[1] == "end", last
-        body: dict[str, Any] = json.loads(last[2])
-        return body
 
 
 def _start(server: ServerProcess, wid: str) -> None:

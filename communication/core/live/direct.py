@@ -5,6 +5,9 @@ of generators (hub → frames → response) before the one socket write that mat
 not the database, is the node's limit. A subscriber that is *caught up* (it has everything the feed's buffer
 holds) and whose transport can take a frame at once needs none of it: the feed, right after its one storage read,
 hands each new item to every such subscriber's :class:`Sink`, which writes the pre-encoded frame synchronously.
+Sinks: SSE stream and seed-session tails (``communication.http.direct_sse``), WebSocket ``subscribe_stream``
+subscriptions (``communication.http.direct_ws``), and the per-workflow feed's subscribers over either transport
+(:mod:`communication.core.live.feed_direct`, which applies each one's cursor and filter in the same pass).
 
 The subscriber's own task sleeps meanwhile on one future (:meth:`DirectSinks.hand_over`) and wakes only when it is
 *detached*:
@@ -13,12 +16,14 @@ The subscriber's own task sleeps meanwhile on one future (:meth:`DirectSinks.han
   write already started is finished by the subscriber's own task (:meth:`Sink.flush`), which then continues on
   the per-subscriber path — from the feed's bounded buffer, or as that path decides — from the next position, so
   nothing is lost or repeated;
-* the sink refuses an item (e.g. its read token expired): the item is not taken, the per-subscriber path decides;
+* the sink refuses an item (e.g. its read token expired, or a WebSocket's send lock is busy with another
+  subscription's frame): the item is not taken, the per-subscriber path decides;
 * the feed ended (closed, finished, error, shutdown): the subscriber reads the terminal item as before;
 * the subscriber's task is cancelled (disconnect, send timeout, server shutdown): it is simply removed.
 
 Positions stay the hub's: an attachment records the next position the subscriber needs, and only items at or
-after it are handed over, in the feed's order, each exactly once.
+after it are handed over, in the feed's order, each exactly once (a stream feed orders items by ``position``, a
+workflow feed its entries by ``seq``).
 """
 
 from __future__ import annotations
@@ -26,11 +31,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:  # buffers builds a DirectSinks per feed
-    from communication.core.live.buffers import Item
+from collections.abc import Callable, Iterable
+from operator import attrgetter
+from typing import Any, Protocol
 
 
 class Outcome(enum.IntEnum):
@@ -47,13 +50,13 @@ class Sink(Protocol):
     def ready(self) -> bool:
         """Whether items may be handed over now (the response has started, no write is pending)."""
 
-    def deliver(self, item: Item, now: float) -> Outcome:
+    def deliver(self, item: Any, now: float) -> Outcome:
         """Write ``item``'s frame without waiting (``now``: ``time.monotonic()`` of this pass). Never raises."""
 
     async def flush(self) -> None:
         """Finish a write :meth:`deliver` started and could not complete at once; raise what it failed with."""
 
-    def passed(self, item: Item, written: int) -> None:
+    def passed(self, item: Any, written: int) -> None:
         """Once per item and pass, on one sink of each kind that wrote it: ``written`` sinks of this kind did (so
         per-frame bookkeeping such as metrics is paid once per pass, not once per subscriber)."""
 
@@ -76,11 +79,16 @@ class _Attachment:
         self.detached = detached
 
 
+_POSITION = attrgetter("position")
+
+
 class DirectSinks:
     """The caught-up subscribers of one feed that take new items directly (insertion-ordered, O(1) removal)."""
 
-    def __init__(self) -> None:
+    def __init__(self, order: Callable[[Any], int] = _POSITION) -> None:
+        """``order``: an item's place in the feed (default its ``position``; a workflow feed's entries: ``seq``)."""
         self._attached: dict[_Attachment, None] = {}
+        self._order = order
 
     def __len__(self) -> int:
         return len(self._attached)
@@ -100,15 +108,16 @@ class DirectSinks:
         await sink.flush()
         return attachment.position
 
-    def push(self, items: Iterable[Item]) -> None:
+    def push(self, items: Iterable[Any]) -> None:
         """Hand ``items`` (ascending positions, just read) to every attached sink, in one pass per item."""
         if not self._attached:
             return
         now = time.monotonic()
         written = Outcome.WRITTEN
         refused = Outcome.REFUSED
+        order = self._order
         for item in items:
-            position = item.position
+            position = order(item)
             gone: list[_Attachment] | None = None
             kinds: dict[type, list[Any]] = {}
             for attachment in list(self._attached):

@@ -1,18 +1,22 @@
-"""What a workflow feed delivers: entries (status, event, stream, end), each with the position after it, and the
-one function that turns a storage read into entries. Shared by the feed (one read for all subscribers) and a
-subscriber catching up on its own; see :mod:`communication.core.live.workflow_feed`.
+"""What a workflow feed delivers: entries (status, event, stream, end), each with the position after it, the
+one function that turns a storage read into entries, the ``end`` entry's outcome, and a subscriber's filter
+(:class:`FeedFilter`). Shared by the feed (one read for all subscribers) and a subscriber catching up on its own;
+see :mod:`communication.core.live.workflow_feed`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from communication.adapter import store
+from communication.adapter import store, workflow_rows
 from communication.adapter.feed_store import FeedPage
 from communication.core.live.buffers import json_size
 from communication.core.live.feed_cursor import Position, key_hash
+from communication.protocol.errors import ValueNotDecodable
+from communication.protocol.names import is_secret_event
 
 
 @dataclass(eq=False)
@@ -52,6 +56,46 @@ class Entry:
         for h, n in pos.streams.items():
             merged.streams[h] = max(merged.streams.get(h, 0), n)
         return merged
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    """What one subscriber wants: event keys and stream keys (``None``: all), status frames, secret events."""
+
+    events: frozenset[str] | None = None
+    streams: frozenset[str] | None = None
+    status: bool = True
+    secrets: bool = True
+
+    def wants(self, entry: Entry) -> bool:
+        """Whether ``entry`` goes to this subscriber (``end`` always does)."""
+        if entry.kind == "event":
+            key = str(entry.key)
+            return (self.secrets or not is_secret_event(key)) and (self.events is None or key in self.events)
+        if entry.kind == "stream":
+            return self.streams is None or entry.key in self.streams
+        if entry.kind == "status":
+            return self.status
+        return True
+
+
+async def final_of(workflow_id: str) -> dict[str, Any]:
+    """The ``end`` frame's outcome: ``output`` (SUCCESS) or ``error`` (text) of a finished workflow.
+
+    Read from the stored row through the adapter's safe decoder (as ``/result`` is): another application's output
+    is never unpickled here. An output this server cannot decode ends the feed with ``output: null`` and
+    ``output_error: {code: "value_not_decodable", message}``.
+    """
+    row = await asyncio.to_thread(workflow_rows.read_workflow, workflow_id)
+    if row is None:
+        return {}
+    try:
+        if row.status == "SUCCESS":
+            return {"output": row.output()}
+        error = row.error()
+    except ValueNotDecodable as exc:
+        return {"output": None, "output_error": {"code": exc.code, "message": str(exc)}}
+    return {} if error is None else {"error": error}
 
 
 def _entry(kind: str, key: str | None, position: int, data: dict[str, Any], state: Position) -> Entry:

@@ -15,6 +15,9 @@ How it rides the hub (:mod:`communication.core.live.hub`):
   (the same read), so it never holds the feed or the others back; once its position covers the buffer's start it
   follows the buffer, skipping what it already has, and filters per subscriber (keys, status, secret events).
   One that falls behind a trimmed buffer goes back to reading on its own; it holds one entry at a time.
+* A subscriber that is caught up, and whose transport offers a writer, is written to by the feed itself in its
+  one pass (:mod:`communication.core.live.feed_direct`: the same skipping and filtering, in the pass) until it is
+  detached; its loop then goes on from the cursor the pass left.
 * A read that fails is retried with backoff (the hub's policy); when the feed gives up, its subscribers end
   without an ``end`` frame, so clients reconnect and resume from their cursor.
 """
@@ -24,17 +27,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, cast
 
-from communication.adapter import feed_store, store, workflow_rows
+from communication.adapter import feed_store, store
 from communication.core.live.buffers import Subscription
+from communication.core.live.direct import DirectSinks
 from communication.core.live.feed_cursor import MAX_FEED_STREAMS, Position, key_hash
-from communication.core.live.feed_entries import Entry, entries_of, status_entry
+from communication.core.live.feed_direct import FeedSink, FeedWriter, WriterSlot
+from communication.core.live.feed_entries import Entry, FeedFilter, entries_of, final_of, status_entry
 from communication.core.live.reader import READ_BATCH, FeedReader, backoff
 from communication.core.ops.metrics import FEED_READS, LIVE_SUBSCRIBERS
-from communication.protocol.errors import ValueNotDecodable, WorkflowNotFound
-from communication.protocol.names import is_secret_event
+from communication.protocol.errors import WorkflowNotFound
 
 
 class FeedSubscription:
@@ -42,8 +46,16 @@ class FeedSubscription:
     the hub's caps until it ends, is closed, or is dropped (see :class:`~communication.core.live.buffers.Subscription`).
     """
 
-    def __init__(self, items: AsyncIterator[tuple[Entry, Position]], release: Callable[[], None]) -> None:
+    def __init__(
+        self, items: AsyncIterator[tuple[Entry, Position]], release: Callable[[], None], slot: WriterSlot
+    ) -> None:
         self._sub = Subscription(cast(AsyncIterator[Any], items), release)
+        self._slot = slot
+
+    def deliver_to(self, writer: FeedWriter) -> None:
+        """Let the feed write this subscription's entries straight to ``writer`` whenever it is caught up (see
+        :mod:`communication.core.live.feed_direct`); call before the first iteration."""
+        self._slot.writer = writer
 
     def __aiter__(self) -> FeedSubscription:
         return self
@@ -60,46 +72,7 @@ class FeedFinished(Exception):
     """The client's cursor already covers the workflow's end: nothing will ever follow (HTTP 204)."""
 
 
-@dataclass(frozen=True)
-class FeedFilter:
-    """What one subscriber wants: event keys and stream keys (``None``: all), status frames, secret events."""
-
-    events: frozenset[str] | None = None
-    streams: frozenset[str] | None = None
-    status: bool = True
-    secrets: bool = True
-
-    def wants(self, entry: Entry) -> bool:
-        """Whether ``entry`` goes to this subscriber (``end`` always does)."""
-        if entry.kind == "event":
-            key = str(entry.key)
-            return (self.secrets or not is_secret_event(key)) and (self.events is None or key in self.events)
-        if entry.kind == "stream":
-            return self.streams is None or entry.key in self.streams
-        if entry.kind == "status":
-            return self.status
-        return True
-
-
-async def final_of(workflow_id: str) -> dict[str, Any]:
-    """The ``end`` frame's outcome: ``output`` (SUCCESS) or ``error`` (text) of a finished workflow.
-
-    Read from the stored row through the adapter's safe decoder (as ``/result`` is): another application's output
-    is never unpickled here. An output this server cannot decode ends the feed with ``output: null`` and
-    ``output_error: {code: "value_not_decodable", message}``.
-    """
-    row = await asyncio.to_thread(workflow_rows.read_workflow, workflow_id)
-    if row is None:
-        return {}
-    try:
-        if row.status == "SUCCESS":
-            return {"output": row.output()}
-        error = row.error()
-    except ValueNotDecodable as exc:
-        return {"output": None, "output_error": {"code": exc.code, "message": str(exc)}}
-    return {} if error is None else {"error": error}
-
-
+_SEQ = attrgetter("seq")
 _SHARED_READS = FEED_READS.labels(kind="shared")
 _CATCH_UP_READS = FEED_READS.labels(kind="catch_up")
 _LIVE = LIVE_SUBSCRIBERS.labels(kind="feed")
@@ -144,12 +117,21 @@ class WorkflowFeed:
         self.wake = asyncio.Event()
         self._changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.direct = DirectSinks(order=_SEQ)  # caught-up subscribers written to in one pass (core.live.feed_direct)
+        self._fresh: list[Entry] = []  # appended since the last publish: what the direct pass hands over
 
     def changed(self) -> asyncio.Event:
         """Set at the next change; await it after finding nothing new."""
         return self._changed
 
     def publish(self) -> None:
+        """New entries go straight to the attached sinks, in one pass; the others (and any sink detached by it)
+        are woken through the change signal."""
+        fresh, self._fresh = self._fresh, []
+        if len(self.direct):
+            self.direct.push(fresh)
+            if self.done:
+                self.direct.detach_all()
         old, self._changed = self._changed, asyncio.Event()
         old.set()
 
@@ -157,6 +139,7 @@ class WorkflowFeed:
         entry.seq = self.next_seq
         self.next_seq += 1
         self.entries.append(entry)
+        self._fresh.append(entry)
         self.bytes += entry.size
         if len(self.entries) > self.capacity or self.bytes > self.byte_budget:
             # Trim to three quarters (amortised); the newest entry always stays.
@@ -258,7 +241,8 @@ class WorkflowFeeds:
         except BaseException:
             release()
             raise
-        return FeedSubscription(self._run(workflow_id, cursor, state, first, drained, wanted), release)
+        slot = WriterSlot()
+        return FeedSubscription(self._run(workflow_id, cursor, state, first, drained, wanted, slot), release, slot)
 
     # -- a subscriber ---------------------------------------------------------------------------------------
     async def _run(
@@ -269,8 +253,10 @@ class WorkflowFeeds:
         pending: list[Entry],
         drained: bool,
         wanted: FeedFilter,
+        slot: WriterSlot,
     ) -> AsyncIterator[tuple[Entry, Position]]:
         feed: WorkflowFeed | None = None
+        sink = FeedSink(slot.writer, wanted, pos) if slot.writer is not None else None
         _LIVE.inc()
         try:
             while True:
@@ -318,6 +304,13 @@ class WorkflowFeeds:
                     if found is None:
                         if feed.done:
                             return  # failed (no end frame: the client resumes) or ended before this cursor
+                        if sink is not None and sink.ready():
+                            # Caught up: the feed writes new entries to this subscriber's transport itself until
+                            # it is detached; then on from the entry and cursor where that left off.
+                            sink.pos = pos
+                            seq = await feed.direct.hand_over(sink, seq)
+                            pos = sink.pos
+                            continue
                         await signal.wait()
                         continue
                     seq += 1

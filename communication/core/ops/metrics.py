@@ -76,6 +76,14 @@ STREAM_VALUES_DELIVERED = Counter(
     ["transport"],
     registry=REGISTRY,
 )
+DIRECT_DELIVERIES = Counter(
+    "comm_direct_deliveries",
+    "Of the live values delivered, those a feed wrote to a caught-up subscriber's transport itself (direct "
+    "delivery, without a task of the subscriber's), by transport (sse, websocket; feed: workflow-feed entries "
+    "taken by caught-up feed subscribers over either transport, filtered ones included).",
+    ["transport"],
+    registry=REGISTRY,
+)
 DELIVERY_LATENCY = Histogram(
     "comm_delivery_latency_seconds",
     "Time from a value being written to it being sent to a live client, by transport.",

@@ -8,11 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from communication.core.live.feed_cursor import MAX_CURSOR_CHARS, decode_cursor
-from communication.core.live.workflow_feed import FeedFilter, FeedFinished
+from communication.core.live.feed_entries import FeedFilter
+from communication.core.live.workflow_feed import FeedFinished
 from communication.http.access import read_token_only
 from communication.http.deps import CoreDep, SettingsDep, WorkflowId
+from communication.http.direct_feed import SseFeedWriter
+from communication.http.direct_sse import SseSink
 from communication.http.feed_frames import sse_feed
-from communication.http.live import SSE_RESPONSE, LastEventId, hub_of, sse, until_token_expiry
+from communication.http.live import SSE_RESPONSE, LastEventId, hub_of, token_deadline, until_token_expiry
 from communication.http.schemas import error_responses
 from communication.http.sse_response import FrameStream
 from communication.protocol.validation import check_key
@@ -74,4 +77,13 @@ async def feed(
         sub = await hub_of(request).workflows.open(workflow_id, position, wanted)
     except FeedFinished:
         return Response(status_code=204)
-    return sse(until_token_expiry(request, sse_feed(sub)), settings)
+    # Caught up, the feed writes to this response directly, filtered per subscriber (http/direct_feed.py).
+    sink = SseSink(deadline=token_deadline(request))
+    writer = SseFeedWriter(sink)
+    sub.deliver_to(writer)
+    return FrameStream(
+        until_token_expiry(request, sse_feed(sub, writer)),
+        heartbeat=settings.sse_heartbeat_seconds,
+        send_timeout=settings.sse_send_timeout_seconds,
+        sink=sink,
+    )

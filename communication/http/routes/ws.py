@@ -19,6 +19,11 @@ an ``error`` frame and the socket stays open. Close codes: 4403 foreign ``Origin
 ``COMM_CORS_ORIGINS``), 4404 unknown workflow, 4401 not authorised (API key, or ``access_token`` read token for
 subscriptions only; read tokens never see secret events; a socket opened with a read token gets an ``error``
 frame ``token_expired`` and 4401 when the token expires), 1011 internal error, 1001 server shutting down.
+
+Every frame is written under the connection's send lock, so frames of several subscriptions never interleave. A
+``subscribe_stream`` or ``subscribe_feed`` subscription that is caught up has its frames written by the hub's feed
+itself, in its one pass over all caught-up subscribers (:mod:`communication.http.direct_ws`,
+:mod:`communication.http.direct_feed`), under the same lock; the rest goes through the subscription's own task.
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import Message
 
 from communication.core.live.feed_cursor import MAX_CURSOR_CHARS, decode_cursor
+from communication.core.live.feed_entries import FeedFilter
 from communication.core.live.hub import End, Hub, Item
-from communication.core.live.workflow_feed import FeedFilter, FeedFinished
+from communication.core.live.workflow_feed import FeedFinished
 from communication.core.security.credentials import READ_TOKEN_PARAM, AccessControl
 from communication.core.services import Core
 from communication.http.access import without_secret_events
 from communication.http.body_limit import parse_json_off_loop
+from communication.http.direct_feed import WsFeedWriter
+from communication.http.direct_ws import WsSink
 from communication.http.feed_frames import ws_feed_frame
 from communication.http.frames import encode_json, record_delivery, ws_end, ws_event, ws_overflow, ws_value
 from communication.http.origin import origin_allowed
@@ -129,9 +137,12 @@ _frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 class _Connection:
     """One socket: its subscriptions (tasks) and a lock so frames from several tasks never interleave."""
 
-    def __init__(self, ws: WebSocket, core: Core, hub: Hub, workflow_id: str, can_send: bool) -> None:
+    def __init__(
+        self, ws: WebSocket, core: Core, hub: Hub, workflow_id: str, can_send: bool, expires_at: float | None = None
+    ) -> None:
         self.ws, self.core, self.hub, self.workflow_id = ws, core, hub, workflow_id
         self.can_send = can_send
+        self.expires_at = expires_at  # when the read token that opened the socket expires (None: an API key)
         self.subs: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
 
@@ -167,21 +178,32 @@ class _Connection:
         finally:
             self.subs.pop(sub, None)
 
-    async def relay(self, sub: str, items: Any, kind: str, keys: set[str] | None = None) -> None:
-        async for out in items:
-            # Frames from the one mapper: the value's JSON is encoded once per feed, spliced per subscription.
-            if isinstance(out, Item):
-                if kind == "value":
-                    await self.send(ws_value(out, sub))
-                    record_delivery(out, "websocket")
-                elif keys is None or out.value["key"] in keys:
-                    await self.send(ws_event(out, sub))
-                    record_delivery(out, "websocket")
-            elif isinstance(out, End):
-                if out.reason == "overflow":
-                    await self.send(ws_overflow(out, sub))
-                elif out.reason != "shutdown":
-                    await self.send(ws_end(out, sub, with_offset=kind == "value"))
+    async def relay(
+        self, sub: str, items: Any, kind: str, keys: set[str] | None = None, sink: WsSink | None = None
+    ) -> None:
+        """The per-subscriber path of one stream or event subscription (``sink``: a stream's direct-delivery
+        sink, which the feed writes to itself while the subscription is caught up; what it does not take comes
+        through here)."""
+        try:
+            async for out in items:
+                # Frames from the one mapper: the value's JSON is encoded once per feed, spliced per subscription.
+                if isinstance(out, Item):
+                    if kind == "value":
+                        if sink is not None and sink.expired():
+                            return  # no value after the read token's expiry: the socket ends with token_expired
+                        await self.send(ws_value(out, sub))
+                        record_delivery(out, "websocket")
+                    elif keys is None or out.value["key"] in keys:
+                        await self.send(ws_event(out, sub))
+                        record_delivery(out, "websocket")
+                elif isinstance(out, End):
+                    if out.reason == "overflow":
+                        await self.send(ws_overflow(out, sub))
+                    elif out.reason != "shutdown":
+                        await self.send(ws_end(out, sub, with_offset=kind == "value"))
+        finally:
+            if sink is not None:
+                sink.close()  # a direct write still pending must not keep the send lock
 
     async def status(self, sub: str) -> None:
         info = await self.core.workflows.status(self.workflow_id, detail=False)
@@ -205,16 +227,27 @@ class _Connection:
         except FeedFinished:
             await self.send({"type": "end", "sub": sub, "reason": "cursor_has_end"})
             return
-        async with contextlib.aclosing(items):
-            async for entry, pos in items:
-                await self.send(ws_feed_frame(entry, pos, sub))
+        # Caught up, the feed writes this subscription's frames to the socket directly (http/direct_feed.py).
+        sink = WsSink(self.ws.send, self._lock, sub, self.expires_at)
+        items.deliver_to(WsFeedWriter(sink))
+        try:
+            async with contextlib.aclosing(items):
+                async for entry, pos in items:
+                    if sink.expired():
+                        return  # nothing after the read token's expiry: the socket ends with token_expired
+                    await self.send(ws_feed_frame(entry, pos, sub))
+        finally:
+            sink.close()  # a direct write still pending must not keep the send lock
 
     async def handle(self, frame: Any) -> None:
         if isinstance(frame, SubscribeStream | SubscribeEvents | SubscribeStatus | SubscribeFeed):
             self.check_room(frame.sub)
         if isinstance(frame, SubscribeStream):
             tail = await self.hub.tail_stream(self.workflow_id, frame.key, frame.offset)
-            self.start(frame.sub, self.relay(frame.sub, tail, "value"))
+            # Caught up, the feed writes this subscription's frames to the socket directly (http/direct_ws.py).
+            sink = WsSink(self.ws.send, self._lock, frame.sub, self.expires_at)
+            tail.deliver_to(sink)
+            self.start(frame.sub, self.relay(frame.sub, tail, "value", sink=sink))
         elif isinstance(frame, SubscribeEvents):
             items: AsyncIterator[Item | End] = await self.hub.watch_events(self.workflow_id, frame.after_version)
             if not self.can_send:  # a read token: never a secret event
@@ -294,7 +327,7 @@ async def workflow_socket(websocket: WebSocket, workflow_id: str) -> None:
         await websocket.send_text(encode_json({"type": "error", "error": exc.to_dict()}))
         await websocket.close(code=close_code(exc))
         return
-    conn = _Connection(websocket, core, hub, workflow_id, can_send)
+    conn = _Connection(websocket, core, hub, workflow_id, can_send, expires_at)
     await conn.send(
         {"type": "hello", "workflow_id": workflow_id, "status": info.status, "pattern": WORKFLOW_ID_PATTERN}
     )
