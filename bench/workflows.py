@@ -1,8 +1,8 @@
 """``bench_stream``: a benchmarking utility that writes timestamped values to stream ``bench`` on demand.
 
 It waits for a ``go`` message so every subscriber can connect first, then writes ``n`` values
-``{"i", "t"}`` (``t`` = wall-clock time just before the write call) paced ``interval_ms`` apart, and closes the
-stream. The pacing uses ``asyncio.sleep`` on purpose: a durable sleep would add a recorded step per value and
+``{"i", "t"}`` (``t`` = wall-clock time just before the write call) on a schedule ``interval_ms`` apart, and closes
+the stream. The pacing uses ``asyncio.sleep`` on purpose: a durable sleep would add a recorded step per value and
 measure DBOS sleeps instead of stream delivery. Not meant for anything but ``bench/``.
 """
 
@@ -35,13 +35,16 @@ async def bench_stream_workflow(params: dict[str, Any]) -> int:
     p = BenchInput.model_validate(params)
     await DBOS.set_event_async(STATUS_EVENT, "ready")
     await DBOS.recv_async("go", timeout_seconds=3600)
+    started = time.monotonic()
     for i in range(p.n):
         value: dict[str, Any] = {"i": i, "t": time.time()}
         if p.pad:
             value["pad"] = "x" * p.pad
         await DBOS.write_stream_async(BENCH_STREAM, value)
         if p.interval_ms:
-            await asyncio.sleep(p.interval_ms / 1000)
+            # On a fixed schedule (the i-th write at start + i x interval), not a fixed pause after each write: a
+            # pause would slow the offered pace by the write's own duration, which grows with the load measured.
+            await asyncio.sleep(max(0.0, started + (i + 1) * p.interval_ms / 1000 - time.monotonic()))
     await DBOS.close_stream_async(BENCH_STREAM)
     return p.n
 
