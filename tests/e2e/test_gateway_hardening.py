@@ -151,6 +151,8 @@ def evil_gateway(database_url: str, tmp_path: Path, marker: Path) -> Iterator[Se
         with ServerProcess(database_url, log_dir=tmp_path, env=env) as server:
             yield server
     finally:
+        # The other application is a stand-in whose shutdown is not under test (DBOS's destroy waits ~20 s there).
+        other.proc.kill()
         other.stop()
 
 
@@ -333,6 +335,8 @@ def test_own_types_never_go_to_another_applications_queue(database_url: str, tmp
             started = httpx.post(f"{server.url}/v1/workflows", json={"type": "events", "input": {}}, timeout=30)
             assert started.status_code == 201, started.text
     finally:
+        # The other application is a stand-in whose shutdown is not under test (DBOS's destroy waits ~20 s there).
+        other.proc.kill()
         other.stop()
 
 
