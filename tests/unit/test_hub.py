@@ -120,6 +120,23 @@ async def test_a_session_post_wakes_its_feed_in_this_process_without_waiting_for
         await quiet.close()
 
 
+async def test_a_tail_after_cancel_and_resume_follows_the_resumed_workflow_not_the_ended_feed(app: FastAPI) -> None:
+    core: Core = app.state.core
+    hub: Hub = app.state.hub
+    await _gated(core, "hub-resumed", 3)
+    before = await hub.tail_stream("hub-resumed", "numbers", 0)
+    await core.workflows.cancel("hub-resumed")
+    ended = [x async for x in before]  # the feed ends: the workflow is cancelled (a terminal status)
+    assert isinstance(ended[-1], End) and ended[-1].reason == "workflow_finished"
+    await core.workflows.resume("hub-resumed")  # the ended feed still lingers for reconnects
+    await core.events.get("hub-resumed", "status", 30)
+    after = await hub.tail_stream("hub-resumed", "numbers", 0)
+    await core.messages.send("hub-resumed", 1, "go")
+    got = [x async for x in after]
+    assert [x.position for x in got if isinstance(x, Item)] == [0, 1, 2]
+    assert isinstance(got[-1], End) and got[-1].reason == "closed"
+
+
 async def test_the_hub_listen_reconnects_after_a_postgres_restart_and_live_delivery_resumes() -> None:
     from tests.support import pg_cluster
 

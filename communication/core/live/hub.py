@@ -58,6 +58,9 @@ __all__ = ["End", "Hub", "Item", "Subscription"]
 
 log = logging.getLogger("communication.core.live.hub")
 
+#: How a feed may end and still be followed again later: the workflow finished (it can be resumed) or reads failed.
+_REPLACEABLE_ENDS = ("workflow_finished", "error")
+
 
 class Hub:
     """Feeds for streams and event watches of one process. Create after DBOS launch; ``close()`` before destroy."""
@@ -398,16 +401,34 @@ class Hub:
         return feed
 
     def _stream_feed(self, workflow_id: str, key: str) -> Feed:
-        feed = self._streams.get((workflow_id, key))
+        feed = self._current(self._streams, (workflow_id, key))
         if feed is None:
             feed = self._streams[(workflow_id, key)] = self._new_feed("stream", workflow_id, key)
         return feed
 
     def _event_feed(self, workflow_id: str) -> Feed:
-        feed = self._events.get(workflow_id)
+        feed = self._current(self._events, workflow_id)
         if feed is None:
             feed = self._events[workflow_id] = self._new_feed("events", workflow_id, None)
         return feed
+
+    def _current(self, registry: dict[Any, Feed], key: Any) -> Feed | None:
+        """The live feed under ``key``, if a new subscriber may share it. A feed that ended because its workflow
+        finished (or its reads kept failing) is replaced: the workflow may have been resumed since (cancel, then
+        resume) and a lingering ended feed would end the newcomer at once with a stale answer."""
+        feed = registry.get(key)
+        if feed is None or feed.ended is None or feed.ended.reason not in _REPLACEABLE_ENDS:
+            return feed
+        del registry[key]
+        feeds = self._by_workflow.get(feed.workflow_id)
+        if feeds is not None:
+            feeds.discard(feed)
+            if not feeds:
+                del self._by_workflow[feed.workflow_id]
+        if feed.subscribers == 0:
+            feed.items.clear()
+            feed.bytes = 0
+        return None
 
     def _release(self, feed: Feed) -> None:
         feed.subscribers -= 1
