@@ -419,16 +419,20 @@ class Hub:
         feed = registry.get(key)
         if feed is None or feed.ended is None or feed.ended.reason not in _REPLACEABLE_ENDS:
             return feed
+        self._unregister(feed, registry, key)
+        if feed.subscribers == 0:
+            feed.items.clear()
+            feed.bytes = 0
+        return None
+
+    def _unregister(self, feed: Feed, registry: dict[Any, Feed], key: Any) -> None:
+        """No new subscriber finds ``feed`` any more (its own subscribers keep it until they end)."""
         del registry[key]
         feeds = self._by_workflow.get(feed.workflow_id)
         if feeds is not None:
             feeds.discard(feed)
             if not feeds:
                 del self._by_workflow[feed.workflow_id]
-        if feed.subscribers == 0:
-            feed.items.clear()
-            feed.bytes = 0
-        return None
 
     def _release(self, feed: Feed) -> None:
         feed.subscribers -= 1
@@ -439,12 +443,7 @@ class Hub:
         registry: dict[Any, Feed] = self._streams if feed.kind == "stream" else self._events
         key: Any = (feed.workflow_id, feed.key) if feed.kind == "stream" else feed.workflow_id
         if feed.subscribers == 0 and registry.get(key) is feed:
-            del registry[key]
-            feeds = self._by_workflow.get(feed.workflow_id)
-            if feeds is not None:
-                feeds.discard(feed)
-                if not feeds:
-                    del self._by_workflow[feed.workflow_id]
+            self._unregister(feed, registry, key)
             if feed.task is not None:
                 feed.task.cancel()
             feed.items.clear()  # the memory goes now, whoever still holds the feed object
