@@ -73,7 +73,8 @@ def test_create_interval_schedule_then_list_and_describe(client: TestClient) -> 
     fires = [datetime.fromisoformat(t) for t in detail["next_fire_times"]]
     assert len(fires) == 4 and all(f.minute % 5 == 0 and f.second == 0 for f in fires)
     assert all(b - a == timedelta(minutes=5) for a, b in itertools.pairwise(fires))
-    assert detail["recent_runs"] == []
+    # Live every five minutes: a boundary may pass during the test, so only its own fires may be listed.
+    assert all(datetime.fromisoformat(r["scheduled_at"]).minute % 5 == 0 for r in detail["recent_runs"])
 
 
 def test_timezone_applies_to_next_fire_times(client: TestClient) -> None:
