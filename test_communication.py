@@ -11,6 +11,7 @@ curls, now with asserted results) and the v1 API.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import uuid
@@ -206,7 +207,9 @@ def main(argv: list[str]) -> int:
     args = list(argv)
     if args and args[0].startswith(("http://", "https://")):
         os.environ[URL_ENV] = args.pop(0)
-    return int(pytest.main([__file__, "-p", "no:cacheprovider", *args]))
+    # Eight quick tests: starting parallel workers (the project's default -n) would take longer than running them.
+    serial = ["-n", "0"] if importlib.util.find_spec("xdist") else []
+    return int(pytest.main([__file__, "-p", "no:cacheprovider", *serial, *args]))
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {what}")
     config.addinivalue_line(
         "markers",
-        "backend_independent: HTTP-level behaviour (client, CLI, dashboard, auth, fuzzing): run once, on SQLite",
+        "backend_independent: HTTP-level behaviour (clients, CLI, dashboard, auth, fuzzing, examples, command line, "
+        "mounting in a host app): run once, on SQLite",
     )
 
 

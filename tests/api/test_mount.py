@@ -21,6 +21,8 @@ import communication
 from communication import workflow_type
 from tests.support.inprocess import make_settings
 
+pytestmark = pytest.mark.backend_independent
+
 
 @workflow_type(name="test_mount_echo")
 async def echo(prefix: str, count: int = 3) -> str:

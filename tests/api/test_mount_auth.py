@@ -15,6 +15,8 @@ import communication
 import workflows  # noqa: F401  (registers the built-in types, e.g. counter)
 from tests.support.inprocess import make_settings
 
+pytestmark = pytest.mark.backend_independent
+
 TOKEN = "host-secret"
 
 

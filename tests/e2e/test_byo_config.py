@@ -18,6 +18,8 @@ from tests.support.cli_runner import Wfc
 from tests.support.server_proc import ROOT, ServerProcess
 from tests.support.worker_proc import WorkerProcess
 
+pytestmark = pytest.mark.backend_independent
+
 
 def byo_env(tmp_path: Path, workflows: str = "workflows,byo_flows", **extra: str) -> dict[str, str]:
     env = {"PYTHONPATH": python_path(write_module(tmp_path / "userland")), "COMM_WORKFLOWS": workflows}

@@ -16,6 +16,8 @@ from communication.core.ops.config_check import load_settings
 from communication.node.entry import build_parser, overrides_of
 from tests.support.server_proc import ROOT, ServerProcess, free_port
 
+pytestmark = pytest.mark.backend_independent
+
 SERVER = str(ROOT / "server.py")
 WFC = str(Path(sys.executable).with_name("wfc"))
 

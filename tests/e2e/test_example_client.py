@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.server_proc import ROOT, ServerProcess
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:

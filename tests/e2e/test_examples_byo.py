@@ -16,6 +16,8 @@ from tests.support.byo_support import python_path
 from tests.support.logged_process import LoggedProcess
 from tests.support.server_proc import ROOT, ServerProcess, free_port
 
+pytestmark = pytest.mark.backend_independent
+
 EXAMPLES = ROOT / "examples"
 
 

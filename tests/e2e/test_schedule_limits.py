@@ -11,6 +11,8 @@ from communication.core.schedules import shortest_period_seconds
 from tests.support.inprocess import app_client
 from tests.support.server_proc import ServerProcess
 
+pytestmark = pytest.mark.backend_independent
+
 
 def _post(http: Any, name: str, **timing: Any) -> httpx.Response:
     body = {"name": name, "type": "events", "input": {"n_steps": 1}, **timing}

@@ -14,6 +14,8 @@ from communication.client.errors import ApiError
 from tests.support.cli_runner import Wfc
 from tests.support.server_proc import ServerProcess
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:

@@ -29,6 +29,7 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("COMM_E2E_URL", "COMM_URL", "COMM_API_KEY")}
 
 
+@pytest.mark.backend_independent
 def test_test_communication_py_with_a_url_runs_the_suite_against_that_server_repeatedly(server: ServerProcess) -> None:
     for _ in range(2):  # fresh workflow ids per run: a long-lived server can be tested again
         proc = subprocess.run(
@@ -43,6 +44,7 @@ def test_test_communication_py_with_a_url_runs_the_suite_against_that_server_rep
         assert re.search(r"\b8 passed\b", proc.stdout), proc.stdout[-2000:]
 
 
+@pytest.mark.backend_independent
 def test_test_communication_py_without_a_url_launches_its_own_server(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "test_communication.py", "-q", "-k", "health"],
@@ -85,6 +87,7 @@ def test_quick_reference_dbos_cli_recipes_work_as_printed(server: ServerProcess,
     assert bare.returncode != 0
 
 
+@pytest.mark.backend_independent
 def test_dbos_client_tour_calls_only_methods_dbos_client_has() -> None:
     tree = ast.parse((ROOT / "example_client_lib.py").read_text())
     tour = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "dbos_client_tour")

@@ -14,6 +14,8 @@ import pytest
 
 from tests.support.server_proc import ROOT, ServerProcess
 
+pytestmark = pytest.mark.backend_independent
+
 CLIENT = ROOT / "tests" / "support" / "seed_clients" / "monty_client.py"
 
 

@@ -15,6 +15,8 @@ from communication import workflow_type
 from communication.core.registry import WorkflowRegistry, signature_model
 from tests.support.inprocess import app_client, result
 
+pytestmark = pytest.mark.backend_independent
+
 
 class Tone(BaseModel):
     """A nested model is fine in a typed signature."""

@@ -14,6 +14,8 @@ from websockets.sync.client import ClientConnection, connect
 from communication.kit.step_status import STEP_STATUS_STREAM, tracked_step
 from tests.support.live_server import LiveServer, live_server
 
+pytestmark = pytest.mark.backend_independent
+
 STEPS = ["validate_input", "process_data", "finalize"]
 
 

@@ -12,7 +12,7 @@ Usage in a test module::
     def test_something(server: ServerProcess) -> None:
         httpx.get(f"{server.url}/readyz")
         server.restart()             # same port, same database: clients reconnect to the same URL
-        server.stop(graceful=False)  # SIGKILL, like a crash
+        server.stop(graceful=False)  # SIGKILL, like a crash; leaving the with-block does the same
 
 The server gets ``DBOS_SYSTEM_DATABASE_URL`` (the per-test database), ``COMM_PORT`` (a free port, kept across
 restarts), ``COMM_HOST=127.0.0.1``, ``COMM_DEMO_STEP_DELAY_SECONDS=0`` and ``COMM_SHUTDOWN_GRACE_SECONDS=0``;
@@ -179,7 +179,9 @@ class ServerProcess:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        # The test is over and its database is thrown away: a graceful stop would only cost time (about a second,
+        # up to the shutdown grace with work in flight). Tests of shutdown call stop() themselves.
+        self.stop(graceful=False)
 
 
 class TcpProxy:
