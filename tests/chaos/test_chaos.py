@@ -259,6 +259,7 @@ async def test_kill9_of_http_node_and_worker_loses_and_repeats_nothing(
     assert_clean(figures, server.log_tail, worker.log_tail)
 
 
+@pytest.mark.backend_independent  # its own throwaway Postgres cluster on either run: once is enough
 @pytest.mark.parametrize("profile", PROFILES, indirect=True)
 async def test_postgres_restarts_under_live_streams_recover_by_themselves_without_loss(
     profile: Profile, tmp_path: Path, show: Callable[[Figures], None]
