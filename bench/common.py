@@ -13,6 +13,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from communication.core.ops.sqlite_wal import use_wal
+
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -21,6 +23,9 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
     """A new, empty system database URL for one measurement (dropped or deleted afterwards)."""
     if backend == "sqlite":
         path = workdir / f"bench-{uuid.uuid4().hex[:8]}.sqlite"
+        # The journal mode the server sets (COMM_SQLITE_WAL), for every measurement: DBOS's own references run on
+        # the same database configuration as the server they are compared with.
+        use_wal(f"sqlite:///{path}")
         try:
             yield f"sqlite:///{path}"
         finally:

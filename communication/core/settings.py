@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     sqlite_polling_interval_sec: float = Field(
         0.01, ge=0.001, le=5.0, description="SQLite notification polling interval (seconds)."
     )
+    # Why on by default: in SQLite's rollback-journal mode every commit rewrites pages through a journal with
+    # several fsyncs, and a reader holds off a writer's commit; in WAL mode a commit appends to the log (one fsync
+    # at the default synchronous=FULL, so no durability is traded) and readers never block the writer. Measured
+    # here: a session append takes about half as long.
+    sqlite_wal: bool = Field(
+        True,
+        description="SQLite: put the system database in write-ahead-log mode at start (a property of the file, kept "
+        "by every process that opens it). false: leave the file's journal mode as it is.",
+    )
     # Why 0.001 s: on Postgres, DBOS coalesces stream/event NOTIFYs off the write path; the
     # interval is pure added latency and its minimum still caps notifying commits at 1000/s.
     notification_coalesce_sec: float = Field(
@@ -124,10 +133,9 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Values each fan-out feed keeps; a live subscriber further behind is dropped.",
     )
-    # Why 5 ms: on SQLite one query per interval finds the writes for *every* tailed stream and watched workflow
-    # (its cost does not grow with subscribers), and the interval is most of a value's delivery latency.
-    # Why 2 ms: the poll first asks SQLite's PRAGMA data_version whether anything was committed (microseconds), and
-    # runs its change query only then; the interval is the added latency of every live value on SQLite.
+    # Why 2 ms: on SQLite one query per interval finds the writes for *every* tailed stream and watched workflow
+    # (its cost does not grow with subscribers), and only after PRAGMA data_version (microseconds) says something
+    # was committed; the interval is the added latency of every live value on SQLite.
     hub_poll_seconds: float = Field(
         0.002,
         ge=0.001,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser
 
 from tests.support.server_proc import ServerProcess
+
+pytestmark = pytest.mark.backend_independent
 
 
 def test_docs_and_redoc_render_without_network_in_chromium(database_url: str, tmp_path: Path, browser: Browser) -> None:

@@ -14,6 +14,7 @@ from communication.core import queues
 from communication.core.ops.config_check import mask_url
 from communication.core.ops.launch_logs import condensed_migrations
 from communication.core.ops.private_files import create_private_sqlite
+from communication.core.ops.sqlite_wal import use_wal
 from communication.core.settings import Settings
 
 log = logging.getLogger("communication.core.ops.runtime")
@@ -81,6 +82,8 @@ def launch(settings: Settings, *, worker: bool = False) -> None:
     """
     load_workflow_modules(settings)
     create_private_sqlite(settings.resolved_database_url())  # owner-only at creation (it holds callback links)
+    if settings.sqlite_wal:
+        use_wal(settings.resolved_database_url())
     DBOS(config=dbos_config(settings))
     listen = queues.listen_queues(settings, worker=worker)
     if listen is not None:
