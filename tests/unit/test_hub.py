@@ -10,6 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from communication.core.library_workflows.session_workflow import SESSION_STREAM, session_workflow_id
+from communication.core.live.feed_cursor import Position
+from communication.core.live.feed_entries import FeedFilter
 from communication.core.live.hub import End, Hub, Item
 from communication.core.services import Core
 from communication.core.sessions import SessionService
@@ -135,6 +137,24 @@ async def test_a_tail_after_cancel_and_resume_follows_the_resumed_workflow_not_t
     got = [x async for x in after]
     assert [x.position for x in got if isinstance(x, Item)] == [0, 1, 2]
     assert isinstance(got[-1], End) and got[-1].reason == "closed"
+
+
+async def test_a_workflow_feed_opened_after_cancel_and_resume_follows_the_resumed_workflow(app: FastAPI) -> None:
+    core: Core = app.state.core
+    hub: Hub = app.state.hub
+    await _gated(core, "feed-resumed", 3)
+    before = await hub.workflows.open("feed-resumed", Position(), FeedFilter())
+    await core.workflows.cancel("feed-resumed")
+    async with asyncio.timeout(30):
+        ended = [entry async for entry, _ in before]
+    assert (ended[-1].kind, ended[-1].data["status"]) == ("end", "CANCELLED")
+    await core.workflows.resume("feed-resumed")  # the ended feed still lingers for reconnects
+    after = await hub.workflows.open("feed-resumed", Position(), FeedFilter())
+    await core.messages.send("feed-resumed", 1, "go")
+    async with asyncio.timeout(30):
+        got = [entry async for entry, _ in after]
+    assert [e.data["value"] for e in got if e.kind == "stream"] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert (got[-1].kind, got[-1].data["status"]) == ("end", "SUCCESS")
 
 
 async def test_the_hub_listen_reconnects_after_a_postgres_restart_and_live_delivery_resumes() -> None:

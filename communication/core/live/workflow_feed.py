@@ -332,6 +332,12 @@ class WorkflowFeeds:
     # -- the shared feeds -----------------------------------------------------------------------------------
     def _feed(self, workflow_id: str) -> WorkflowFeed:
         feed = self.feeds.get(workflow_id)
+        if feed is not None and feed.done:
+            # An ended feed lingers for its own subscribers' reconnects, but a newcomer never joins it: the workflow
+            # may have been resumed since its end (a cancelled one), or the feed gave up reading. Its subscribers
+            # keep their reference; the registry moves on to a feed that reads again.
+            self._unregister(feed)
+            feed = None
         if feed is None:
             feed = self.feeds[workflow_id] = WorkflowFeed(workflow_id, self._capacity, self._budget)
             feed.task = asyncio.create_task(self._fill(feed), name=f"comm-feed-{workflow_id}")
@@ -345,12 +351,16 @@ class WorkflowFeeds:
 
     def _retire(self, feed: WorkflowFeed) -> None:
         if feed.subscribers == 0 and self.feeds.get(feed.workflow_id) is feed:
-            del self.feeds[feed.workflow_id]
+            self._unregister(feed)
             if feed.task is not None:
                 feed.task.cancel()
             feed.entries.clear()
             feed.bytes = 0
-            self._on_last()
+
+    def _unregister(self, feed: WorkflowFeed) -> None:
+        """The one way a feed leaves the registry (retired, or replaced once it has ended)."""
+        del self.feeds[feed.workflow_id]
+        self._on_last()
 
     async def _fill(self, feed: WorkflowFeed) -> None:
         """The feed's one reader: locate at storage's head, then one read per wake (or per recheck interval)."""
