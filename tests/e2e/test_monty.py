@@ -266,6 +266,7 @@ def test_quiet_stream_sends_computed_progress_every_half_second_and_quotes_only_
     assert frames[-1]["result"]["quotes"] == quotes and frames[-1]["result"]["reason"] == "max_iterations"
 
 
+@pytest.mark.backend_independent  # the seed demo's own bound: 100 iterations, HTTP-level
 def test_unstopped_monty_workflow_ends_by_itself_after_the_default_bound(http: httpx.Client) -> None:
     with connect_sse(http, "POST", "/monty/stream", json={**SHORT, "workflow_id": "monty-bounded"}) as source:
         frames = _read_until(source.iter_sse(), _is_final)
