@@ -25,6 +25,7 @@ never waits for one request's parse.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -225,11 +226,17 @@ def document_body_errors(app: FastAPI) -> None:
     router remembered to list them.
     """
     build = app.openapi
+    # FastAPI's generation is not thread-safe, and it runs on two threads: the body middleware builds its route
+    # table from the document on a worker thread while a request for /openapi.json may build it on the loop.
+    # Concurrent builds corrupt each other's field maps (a KeyError, answered 500); one at a time, and the document
+    # is only visible once complete.
+    lock = threading.Lock()
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
+        with lock:
+            return app.openapi_schema if app.openapi_schema is not None else complete(build())
+
+    def complete(schema: dict[str, Any]) -> dict[str, Any]:
         has_envelope = "ErrorEnvelope" in schema.get("components", {}).get("schemas", {})
         content = (
             {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}} if has_envelope else {}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.inprocess import app_client, start, wait_event
+from communication.app.factory import create_app
+from tests.support.inprocess import app_client, make_settings, start, wait_event
 
 # HTTP-level behaviour, the same on every backend: run once (on SQLite), see conftest.py.
 pytestmark = pytest.mark.backend_independent
@@ -91,3 +96,20 @@ def test_openapi_documents_every_route_with_examples(client: TestClient) -> None
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             assert op.get("summary"), f"{method} {path} has no summary"
+
+
+def test_the_openapi_document_built_on_several_threads_at_once_is_built_once_and_complete(tmp_path: Path) -> None:
+    # The body middleware builds its route table from the document on a worker thread while a first request for
+    # /openapi.json builds it on the loop: FastAPI's generation is not thread-safe (a KeyError, answered 500).
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'docs.sqlite'}"))
+    start_together = threading.Barrier(4)
+
+    def build() -> dict[str, Any]:
+        start_together.wait()
+        return app.openapi()
+
+    with ThreadPoolExecutor(4) as pool:
+        documents = list(pool.map(lambda _: build(), range(4)))
+    assert all(document is documents[0] for document in documents)
+    create = documents[0]["paths"]["/v1/workflows"]["post"]["responses"]
+    assert {"400", "413", "415"} <= set(create)  # completed (body errors declared) before anyone saw it
