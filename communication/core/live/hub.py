@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -41,6 +40,7 @@ from communication.core.live.buffers import (
     check_position,
     event_change,
 )
+from communication.core.live.caps import SubscriptionCaps
 from communication.core.live.direct import SinkSlot
 from communication.core.live.reader import READ_BATCH, FeedReader, backoff
 from communication.core.live.watcher import Watcher
@@ -48,11 +48,7 @@ from communication.core.live.workflow_feed import WorkflowFeeds
 from communication.core.ops.metrics import LIVE_SUBSCRIBERS
 from communication.core.ops.ratelog import RateLimitedLog
 from communication.core.settings import Settings
-from communication.protocol.errors import (
-    SubscriptionCapacity,
-    TooManySubscriptions,
-    WorkflowNotFound,
-)
+from communication.protocol.errors import WorkflowNotFound
 
 __all__ = ["End", "Hub", "Item", "Subscription"]
 
@@ -90,13 +86,10 @@ class Hub:
         self._buffer_size = buffer_size
         self._buffer_bytes = buffer_bytes
         self._linger = linger_seconds
-        self._max_per_workflow = max_per_workflow
-        self._max_per_process = max_per_process
+        self._caps = SubscriptionCaps(max_per_workflow=max_per_workflow, max_per_process=max_per_process)
         self._streams: dict[tuple[str, str], Feed] = {}
         self._events: dict[str, Feed] = {}
         self._by_workflow: dict[str, set[Feed]] = {}
-        self._subs_by_workflow: Counter[str] = Counter()
-        self._subs_total = 0
         self._closed = False
         self.errors = RateLimitedLog(log, interval=60.0)
         self.watcher = Watcher(self, poll_interval=poll_interval, recheck_interval=recheck_interval, url=listen_url)
@@ -104,7 +97,7 @@ class Hub:
             buffer_size=buffer_size, buffer_bytes=buffer_bytes, errors=self.errors, ready=self.watcher.ready
         )
         self.workflows = WorkflowFeeds(
-            acquire=self._acquire,
+            acquire=self._caps.acquire,
             reader=self.reader,
             ready=self.watcher.ready,
             on_first=self.watcher.feed_added,
@@ -192,7 +185,7 @@ class Hub:
             "event_feeds": len(self._events),
             "subscribers": sum(f.subscribers for f in self._streams.values())
             + sum(f.subscribers for f in self._events.values()),
-            "subscriptions": self._subs_total,
+            "subscriptions": self._caps.total,
             "buffered_bytes": sum(f.bytes for f in self._streams.values())
             + sum(f.bytes for f in self._events.values()),
             "db_reads": self.db_reads,
@@ -209,7 +202,7 @@ class Hub:
             WorkflowNotFound: at once, if the workflow does not exist (before any response is started).
         """
         check_position(offset, "offset")
-        release = self._acquire(workflow_id)
+        release = self._caps.acquire(workflow_id)
         try:
             if await asyncio.to_thread(store.workflow_status, workflow_id) is None:
                 raise WorkflowNotFound(workflow_id)
@@ -231,7 +224,7 @@ class Hub:
             WorkflowNotFound: at once, if the workflow does not exist.
         """
         check_position(after_version + 1, "after_version")
-        release = self._acquire(workflow_id)
+        release = self._caps.acquire(workflow_id)
         try:
             status, current = await asyncio.to_thread(store.read_events, workflow_id)
             if status is None:
@@ -256,34 +249,8 @@ class Hub:
             ValidationFailed, TooManySubscriptions, SubscriptionCapacity: as :meth:`watch_events`.
         """
         check_position(after_version + 1, "after_version")
-        release = self._acquire(workflow_id)
+        release = self._caps.acquire(workflow_id)
         return Subscription(self._watch(workflow_id, after_version, []), release)
-
-    # -- caps -----------------------------------------------------------------------------------------------
-    def _acquire(self, workflow_id: str) -> Callable[[], None]:
-        if self._subs_total >= self._max_per_process:
-            raise SubscriptionCapacity(
-                f"this server holds its maximum of {self._max_per_process} live subscriptions; retry later",
-                scope="process",
-                limit=self._max_per_process,
-            )
-        if self._subs_by_workflow[workflow_id] >= self._max_per_workflow:
-            raise TooManySubscriptions(
-                f"workflow {workflow_id!r} has its maximum of {self._max_per_workflow} live subscriptions",
-                scope="workflow",
-                limit=self._max_per_workflow,
-                workflow_id=workflow_id,
-            )
-        self._subs_total += 1
-        self._subs_by_workflow[workflow_id] += 1
-
-        def release() -> None:
-            self._subs_total -= 1
-            self._subs_by_workflow[workflow_id] -= 1
-            if self._subs_by_workflow[workflow_id] <= 0:
-                del self._subs_by_workflow[workflow_id]
-
-        return release
 
     # -- subscribers ----------------------------------------------------------------------------------------
     async def _tail(self, workflow_id: str, key: str, offset: int, slot: SinkSlot) -> AsyncIterator[Item | End]:
