@@ -337,6 +337,9 @@ class WorkflowFeeds:
             # may have been resumed since its end (a cancelled one), or the feed gave up reading. Its subscribers
             # keep their reference; the registry moves on to a feed that reads again.
             self._unregister(feed)
+            if feed.subscribers == 0:
+                feed.entries.clear()  # nobody reads it any more; its pending retire no longer finds it
+                feed.bytes = 0
             feed = None
         if feed is None:
             feed = self.feeds[workflow_id] = WorkflowFeed(workflow_id, self._capacity, self._budget)
